@@ -1,0 +1,30 @@
+# Two commands on a fresh machine: `make run` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The Telegram bot when TELEGRAM_BOT_TOKEN is set, the terminal chat over seeds/ otherwise.
+run: $(STAMP)
+	@if [ -n "$$TELEGRAM_BOT_TOKEN" ]; then $(BIN)/verbatim telegram; else $(BIN)/verbatim chat; fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check bot retrieval tests
+	$(BIN)/ruff format --check bot retrieval tests
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .verbatim-index .pytest_cache .mypy_cache .ruff_cache

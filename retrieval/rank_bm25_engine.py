@@ -1,0 +1,69 @@
+"""The reference engine: rank-bm25's BM25Okapi, exact and simple, for small and medium corpora."""
+
+from __future__ import annotations
+
+import heapq
+import pickle
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from rank_bm25 import BM25Okapi
+
+from retrieval.engine import EngineError
+
+_FILE = "rank_bm25.pickle"
+
+
+class RankBM25Engine:
+    """BM25Okapi with epsilon 0, so that its scores equal bm25s' ATIRE variant with Robertson idf."""
+
+    name = "rank-bm25"
+
+    def __init__(self, model: BM25Okapi | None, size: int) -> None:
+        self._model = model
+        self._size = size
+
+    @classmethod
+    def build(cls, documents: Sequence[Sequence[str]], k1: float, b: float) -> RankBM25Engine:
+        """Index tokenized documents; an empty corpus gives an engine that finds nothing."""
+        if not documents:
+            return cls(None, 0)
+        # rank-bm25 divides by the average length: a corpus of empty documents needs a placeholder.
+        docs = [list(doc) for doc in documents]
+        if not any(docs):
+            return cls(None, len(docs))
+        return cls(BM25Okapi(docs, k1=k1, b=b, epsilon=0.0), len(docs))
+
+    @classmethod
+    def load(cls, directory: Path) -> RankBM25Engine:
+        """Read an engine written by `save`."""
+        try:
+            with (directory / _FILE).open("rb") as handle:
+                model, size = pickle.load(handle)
+        except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
+            raise EngineError(f"cannot read {directory / _FILE}: {error}") from error
+        return cls(model, size)
+
+    def save(self, directory: Path) -> None:
+        """Write the engine into `directory`."""
+        with (directory / _FILE).open("wb") as handle:
+            pickle.dump((self._model, self._size), handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def search(self, query: Sequence[str], k: int) -> list[tuple[int, float]]:
+        """Score every document and keep the k best with a positive score."""
+        if self._model is None or not query or k <= 0:
+            return []
+        scores = self._model.get_scores(list(query))
+        positive = np.flatnonzero(scores > 0)
+        best = heapq.nsmallest(k, positive.tolist(), key=lambda i: (-scores[i], i))
+        return [(int(i), float(scores[i])) for i in best]
+
+    def score(self, query: Sequence[str], ids: Sequence[int]) -> list[float]:
+        """Scores of chosen documents only."""
+        if self._model is None or not ids or not query:
+            return [0.0] * len(ids)
+        return [float(s) for s in self._model.get_batch_scores(list(query), list(ids))]
