@@ -1,0 +1,227 @@
+"""Settings: defaults from config/verbatim.toml, overridden by environment variables, then by flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from retrieval.parameters import FEATURES, IndexParameters, RankingParameters
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "verbatim.toml"
+ENGINES = ("auto", "rank-bm25", "bm25s")
+
+
+class SettingsError(Exception):
+    """A setting is missing, unknown or has a wrong value; the message names it."""
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    """What the Telegram bot needs; the token is kept out of repr so it never reaches a log."""
+
+    token: str | None = field(default=None, repr=False)
+    api_base_url: str = "https://api.telegram.org/bot"
+    allowed_users: frozenset[int] = frozenset()
+    allowed_chats: frozenset[int] = frozenset()
+    questions_per_minute: int = 12
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the entry points need, validated once."""
+
+    corpus: Path
+    index_dir: Path
+    top_k: int = 3
+    max_question_chars: int = 1000
+    index: IndexParameters = field(default_factory=IndexParameters)
+    ranking: RankingParameters = field(default_factory=RankingParameters)
+    telegram: TelegramSettings = field(default_factory=TelegramSettings)
+
+
+# (section, key) -> expected type. Floats accept ints; lists hold ints.
+_SCHEMA: dict[tuple[str, str], type] = {
+    ("corpus", "path"): str,
+    ("corpus", "index_dir"): str,
+    ("answers", "top_k"): int,
+    ("answers", "max_question_chars"): int,
+    ("index", "engine"): str,
+    ("index", "auto_threshold"): int,
+    ("index", "k1"): float,
+    ("index", "b"): float,
+    ("ranking", "candidates"): int,
+    ("ranking", "paragraphs"): int,
+    ("ranking", "abstain_threshold"): float,
+    ("ranking", "duplicate_similarity"): float,
+    ("ranking", "max_quote_chars"): int,
+    ("telegram", "token_file"): str,
+    ("telegram", "api_base_url"): str,
+    ("telegram", "allowed_users"): list,
+    ("telegram", "allowed_chats"): list,
+    ("telegram", "questions_per_minute"): int,
+}
+
+
+def load_settings(
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read the TOML defaults, apply VERBATIM_* variables and then flags ("section.key" -> value)."""
+    env = os.environ if env is None else env
+    path = Path(env.get("VERBATIM_CONFIG") or config_file or DEFAULT_CONFIG)
+    raw = _read_toml(path)
+    values: dict[tuple[str, str], Any] = {}
+    weights: dict[str, float] = {}
+    for section, table in raw.items():
+        if not isinstance(table, dict):
+            raise SettingsError(f"{path}: '{section}' must be a [section]")
+        for key, value in table.items():
+            if section == "ranking" and key == "weights":
+                weights = _weights(value, f"{path}: [ranking.weights]")
+                continue
+            values[(section, key)] = _check(section, key, value, f"{path}: {section}.{key}")
+    base = path.parent
+    for (section, key), value in list(values.items()):
+        if key in ("path", "index_dir") and value:
+            values[(section, key)] = str((base / value).resolve())
+        if key == "token_file" and value:
+            values[(section, key)] = str((base / value).resolve())
+    for (section, key), kind in _SCHEMA.items():
+        name = f"VERBATIM_{section.upper()}_{key.upper()}"
+        if name in env:
+            values[(section, key)] = _check(section, key, _parse_env(env[name], kind, name), name)
+    if env.get("TELEGRAM_API_BASE_URL"):
+        values[("telegram", "api_base_url")] = env["TELEGRAM_API_BASE_URL"]
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        section, _, key = dotted.partition(".")
+        values[(section, key)] = _check(section, key, value, f"--{key.replace('_', '-')}")
+    return _build(values, weights, env)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as error:
+        raise SettingsError(f"configuration file not found: {path}") from error
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise SettingsError(f"cannot read configuration {path}: {error}") from error
+
+
+def _check(section: str, key: str, value: Any, where: str) -> Any:
+    kind = _SCHEMA.get((section, key))
+    if kind is None:
+        raise SettingsError(f"{where}: unknown setting '{section}.{key}'")
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise SettingsError(f"{where}: expected {kind.__name__}, got {value!r}")
+    if kind is list and not all(isinstance(item, int) and not isinstance(item, bool) for item in value):
+        raise SettingsError(f"{where}: expected a list of numeric ids, got {value!r}")
+    _check_range(section, key, value, where)
+    return value
+
+
+def _check_range(section: str, key: str, value: Any, where: str) -> None:
+    positive = {"top_k", "max_question_chars", "candidates", "paragraphs", "max_quote_chars"}
+    positive |= {"questions_per_minute", "auto_threshold"}
+    if key in positive and value < 1:
+        raise SettingsError(f"{where}: must be at least 1, got {value}")
+    if key == "top_k" and value > 50:
+        raise SettingsError(f"{where}: must be at most 50, got {value}")
+    if key == "k1" and not 0 <= value <= 10:
+        raise SettingsError(f"{where}: must be between 0 and 10, got {value}")
+    if key in ("b", "duplicate_similarity") and not 0 <= value <= 1:
+        raise SettingsError(f"{where}: must be between 0 and 1, got {value}")
+    if key == "engine" and value not in ENGINES:
+        raise SettingsError(f"{where}: must be one of {', '.join(ENGINES)}, got {value!r}")
+    if key in ("path", "index_dir") and not value:
+        raise SettingsError(f"{where}: must not be empty")
+    if key == "api_base_url" and not value.startswith(("http://", "https://")):
+        raise SettingsError(f"{where}: must be an http(s) URL, got {value!r}")
+
+
+def _parse_env(text: str, kind: type, name: str) -> Any:
+    try:
+        if kind is int:
+            return int(text)
+        if kind is float:
+            return float(text)
+        if kind is list:
+            return [int(part) for part in text.replace(",", " ").split()]
+    except ValueError as error:
+        raise SettingsError(f"{name}: expected {kind.__name__}, got {text!r}") from error
+    return text
+
+
+def _weights(table: Any, where: str) -> dict[str, float]:
+    if not isinstance(table, dict):
+        raise SettingsError(f"{where}: must be a table of feature = weight")
+    weights = dict.fromkeys(FEATURES, 0.0)
+    for name, value in table.items():
+        if name not in FEATURES:
+            raise SettingsError(f"{where}: unknown feature '{name}' (known: {', '.join(FEATURES)})")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SettingsError(f"{where}: {name} must be a number, got {value!r}")
+        weights[name] = float(value)
+    return weights
+
+
+def _read_token(values: Mapping[tuple[str, str], Any], env: Mapping[str, str]) -> str | None:
+    token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
+    if token:
+        return token
+    token_file = values.get(("telegram", "token_file"), "")
+    if not token_file:
+        return None
+    try:
+        token = Path(token_file).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise SettingsError(f"telegram.token_file: cannot read {token_file}: {error.__class__.__name__}") from error
+    if not token:
+        raise SettingsError(f"telegram.token_file: {token_file} is empty")
+    return token
+
+
+def _build(values: Mapping[tuple[str, str], Any], weights: dict[str, float], env: Mapping[str, str]) -> Settings:
+    def get(section: str, key: str, default: Any) -> Any:
+        return values.get((section, key), default)
+
+    index = IndexParameters(
+        engine=get("index", "engine", "auto"),
+        k1=get("index", "k1", 1.2),
+        b=get("index", "b", 0.75),
+        auto_threshold=get("index", "auto_threshold", 50_000),
+    )
+    defaults = RankingParameters()
+    ranking = RankingParameters(
+        weights=weights or defaults.weights,
+        candidates=get("ranking", "candidates", defaults.candidates),
+        paragraphs=get("ranking", "paragraphs", defaults.paragraphs),
+        abstain_threshold=get("ranking", "abstain_threshold", defaults.abstain_threshold),
+        duplicate_similarity=get("ranking", "duplicate_similarity", defaults.duplicate_similarity),
+        max_quote_chars=get("ranking", "max_quote_chars", defaults.max_quote_chars),
+    )
+    telegram = TelegramSettings(
+        token=_read_token(values, env),
+        api_base_url=get("telegram", "api_base_url", TelegramSettings.api_base_url),
+        allowed_users=frozenset(get("telegram", "allowed_users", [])),
+        allowed_chats=frozenset(get("telegram", "allowed_chats", [])),
+        questions_per_minute=get("telegram", "questions_per_minute", 12),
+    )
+    return Settings(
+        corpus=Path(get("corpus", "path", "seeds")),
+        index_dir=Path(get("corpus", "index_dir", ".verbatim-index")),
+        top_k=get("answers", "top_k", 3),
+        max_question_chars=get("answers", "max_question_chars", 1000),
+        index=index,
+        ranking=ranking,
+        telegram=telegram,
+    )

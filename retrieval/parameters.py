@@ -1,0 +1,41 @@
+"""Tunable parameters of the core, passed in by the caller (the core reads no files or environment)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Names of the ranking features, in the order the ranker combines them (see retrieval/features.py).
+FEATURES: tuple[str, ...] = (
+    "sentence_bm25",
+    "paragraph_bm25",
+    "article_bm25",
+    "coverage",
+    "idf_coverage",
+    "bigrams",
+    "proximity",
+    "answer_type",
+    "length",
+    "position",
+)
+
+
+@dataclass(frozen=True)
+class IndexParameters:
+    """What the index depends on besides the articles; a change triggers a rebuild."""
+
+    engine: str = "auto"  # "auto", "rank-bm25" or "bm25s"
+    k1: float = 1.2
+    b: float = 0.75
+    auto_threshold: int = 50_000  # sentences from which "auto" picks the fast engine
+
+
+@dataclass(frozen=True)
+class RankingParameters:
+    """How candidates are gathered, ranked, de-duplicated and judged."""
+
+    weights: dict[str, float] = field(default_factory=lambda: dict.fromkeys(FEATURES, 0.0) | {"sentence_bm25": 1.0})
+    candidates: int = 100  # sentences re-ranked per question
+    paragraphs: int = 20  # best paragraphs whose sentences join the candidates
+    abstain_threshold: float = 0.0  # abstain when the best quote's evidence is below this
+    duplicate_similarity: float = 0.6  # token-set Jaccard from which two quotes are one claim
+    max_quote_chars: int = 400  # longer sentences are split at clause boundaries
