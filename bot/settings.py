@@ -53,11 +53,11 @@ _SCHEMA: dict[tuple[str, str], type] = {
     ("index", "auto_threshold"): int,
     ("index", "k1"): float,
     ("index", "b"): float,
+    ("index", "max_sentence_chars"): int,
     ("ranking", "candidates"): int,
     ("ranking", "paragraphs"): int,
     ("ranking", "abstain_threshold"): float,
     ("ranking", "duplicate_similarity"): float,
-    ("ranking", "max_quote_chars"): int,
     ("telegram", "token_file"): str,
     ("telegram", "api_base_url"): str,
     ("telegram", "allowed_users"): list,
@@ -130,7 +130,7 @@ def _check(section: str, key: str, value: Any, where: str) -> Any:
 
 
 def _check_range(section: str, key: str, value: Any, where: str) -> None:
-    positive = {"top_k", "max_question_chars", "candidates", "paragraphs", "max_quote_chars"}
+    positive = {"top_k", "max_question_chars", "candidates", "paragraphs", "max_sentence_chars"}
     positive |= {"questions_per_minute", "auto_threshold"}
     if key in positive and value < 1:
         raise SettingsError(f"{where}: must be at least 1, got {value}")
@@ -199,6 +199,7 @@ def _build(values: Mapping[tuple[str, str], Any], weights: dict[str, float], env
         k1=get("index", "k1", 1.2),
         b=get("index", "b", 0.75),
         auto_threshold=get("index", "auto_threshold", 50_000),
+        max_sentence_chars=get("index", "max_sentence_chars", 400),
     )
     defaults = RankingParameters()
     ranking = RankingParameters(
@@ -207,7 +208,6 @@ def _build(values: Mapping[tuple[str, str], Any], weights: dict[str, float], env
         paragraphs=get("ranking", "paragraphs", defaults.paragraphs),
         abstain_threshold=get("ranking", "abstain_threshold", defaults.abstain_threshold),
         duplicate_similarity=get("ranking", "duplicate_similarity", defaults.duplicate_similarity),
-        max_quote_chars=get("ranking", "max_quote_chars", defaults.max_quote_chars),
     )
     telegram = TelegramSettings(
         token=_read_token(values, env),

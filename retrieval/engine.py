@@ -31,3 +31,31 @@ class Engine(Protocol):
     def save(self, directory: Path) -> None:
         """Write the engine's files into an existing, empty directory."""
         ...
+
+
+class EngineClass(Protocol):
+    """How an engine is made: built from tokenized documents or loaded from its directory."""
+
+    def build(self, documents: Sequence[Sequence[str]], k1: float, b: float) -> Engine:
+        """Index tokenized documents."""
+        ...
+
+    def load(self, directory: Path) -> Engine:
+        """Read an engine written by `Engine.save`."""
+        ...
+
+
+ENGINE_NAMES = ("rank-bm25", "bm25s")
+
+
+def engine_class(name: str) -> EngineClass:
+    """The engine implementation called `name`."""
+    if name == "rank-bm25":
+        from retrieval.rank_bm25_engine import RankBM25Engine
+
+        return RankBM25Engine
+    if name == "bm25s":
+        from retrieval.bm25s_engine import BM25sEngine
+
+        return BM25sEngine
+    raise EngineError(f"unknown engine {name!r} (known: {', '.join(ENGINE_NAMES)})")

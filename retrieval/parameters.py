@@ -14,6 +14,7 @@ FEATURES: tuple[str, ...] = (
     "bigrams",
     "proximity",
     "answer_type",
+    "novelty",
     "length",
     "position",
 )
@@ -27,6 +28,7 @@ class IndexParameters:
     k1: float = 1.2
     b: float = 0.75
     auto_threshold: int = 50_000  # sentences from which "auto" picks the fast engine
+    max_sentence_chars: int = 400  # longer sentences are split at clause boundaries
 
 
 @dataclass(frozen=True)
@@ -38,4 +40,3 @@ class RankingParameters:
     paragraphs: int = 20  # best paragraphs whose sentences join the candidates
     abstain_threshold: float = 0.0  # abstain when the best quote's evidence is below this
     duplicate_similarity: float = 0.6  # token-set Jaccard from which two quotes are one claim
-    max_quote_chars: int = 400  # longer sentences are split at clause boundaries

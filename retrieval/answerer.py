@@ -1,0 +1,208 @@
+"""From a question to ranked, de-duplicated verbatim quotes, or a clear abstention."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+
+from retrieval.features import Question, features, idf, read_question
+from retrieval.index import SentenceIndex
+from retrieval.models import Answer, Confidence, Quote, SentenceKind, Source
+from retrieval.parameters import FEATURES, RankingParameters
+from retrieval.tokenization import terms, tokens
+
+log = logging.getLogger(__name__)
+
+_BODY = list(SentenceKind).index(SentenceKind.BODY)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
+NO_WORDS = "the question has no words to search for (only common words, symbols or emoji)"
+NOT_FOUND = "not found in the articles"
+
+
+class QuestionError(ValueError):
+    """A question that cannot be asked as written; the message says why, for the person asking."""
+
+
+@dataclass(frozen=True)
+class CorpusStats:
+    """What the answerer knows, for greetings and help texts."""
+
+    articles: int
+    sentences: int
+    first_date: dt.date | None
+    last_date: dt.date | None
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    sentence: int  # sentence id
+    score: float
+    evidence: float  # idf-weighted share of the question's terms the sentence holds
+    terms: frozenset[str]
+
+
+class Answerer:
+    """Answers questions from one index with the given ranking parameters."""
+
+    def __init__(self, index: SentenceIndex, ranking: RankingParameters, max_question_chars: int = 1000) -> None:
+        self.index = index
+        self.ranking = ranking
+        self.max_question_chars = max_question_chars
+        self._weights = np.array([ranking.weights.get(name, 0.0) for name in FEATURES])
+        self._article_number = {article.id: number for number, article in enumerate(index.articles)}
+        dates = [article.date for article in index.articles if article.date is not None]
+        self.stats = CorpusStats(
+            len(index.articles), index.stats.sentences, min(dates, default=None), max(dates, default=None)
+        )
+
+    def answer(self, question: str, top_k: int = 3) -> Answer:
+        """The top_k distinct quotes answering `question`, or an abstention saying why."""
+        text = self.clean_question(question)
+        parsed = read_question(text)
+        if not parsed.unique:
+            return Answer(text, (), abstained=True, reason=NO_WORDS)
+        ranked = self._rank(parsed)
+        if not ranked or ranked[0].evidence < self.ranking.abstain_threshold:
+            return Answer(text, (), abstained=True, reason=NOT_FOUND, terms=parsed.unique)
+        quotes = self._distinct(ranked, parsed, top_k)
+        return Answer(text, tuple(quotes), abstained=False, terms=parsed.unique)
+
+    def clean_question(self, question: str) -> str:
+        """The question with control characters removed; raises QuestionError when empty or too long."""
+        text = " ".join(_CONTROL.sub(" ", unicodedata.normalize("NFC", question)).split())
+        if not text:
+            raise QuestionError("the question is empty: type a question about the articles")
+        if len(text) > self.max_question_chars:
+            raise QuestionError(
+                f"the question is too long ({len(text):,} characters; the limit is {self.max_question_chars:,})"
+            )
+        return text
+
+    def context(self, quote: Quote, n: int) -> tuple[list[str], list[str]]:
+        """Up to n body sentences before and after a quote, in its article."""
+        sentence = self._sentence_at(quote)
+        before = self._neighbours(sentence, -1, n)
+        after = self._neighbours(sentence, +1, n)
+        return [self.index.sentence(i).text for i in reversed(before)], [self.index.sentence(i).text for i in after]
+
+    def _rank(self, question: Question) -> list[_Candidate]:
+        index, ranking = self.index, self.ranking
+        query = list(question.terms)
+        hits = dict(index.sentences.search(query, ranking.candidates))
+        paragraphs = dict(index.paragraphs.search(query, ranking.paragraphs))
+        for paragraph in paragraphs:
+            first, last = index.paragraph_first[paragraph], index.paragraph_first[paragraph + 1]
+            for doc in range(int(first), int(last)):
+                hits.setdefault(doc, -1.0)
+        if not hits:
+            return []
+        docs = sorted(hits)
+        missing = [doc for doc in docs if hits[doc] < 0]
+        for doc, score in zip(missing, index.sentences.score(query, missing), strict=True):
+            hits[doc] = score
+        sentence_ids = [int(index.body[doc]) for doc in docs]
+        paragraph_of = [int(index.columns["paragraph"][s]) for s in sentence_ids]
+        unknown = sorted(set(paragraph_of) - set(paragraphs))
+        paragraphs.update(zip(unknown, index.paragraphs.score(query, unknown), strict=True))
+        article_of = [int(index.columns["article"][s]) for s in sentence_ids]
+        articles = sorted(set(article_of))
+        article_scores = dict(zip(articles, index.article_engine.score(query, articles), strict=True))
+        top = (
+            max(hits.values()) or 1.0,
+            max(paragraphs.values(), default=0.0) or 1.0,
+            max(article_scores.values(), default=0.0) or 1.0,
+        )
+        term_weights = {t: idf(index.doc_freq, index.stats.sentences, t) for t in question.unique}
+        candidates = []
+        for doc, sentence_id, paragraph, article in zip(docs, sentence_ids, paragraph_of, article_of, strict=True):
+            sentence = index.sentence(sentence_id)
+            sentence_terms = terms(index.index_text(sentence))
+            scaled = (hits[doc] / top[0], paragraphs[paragraph] / top[1], article_scores[article] / top[2])
+            values = features(question, sentence.text, sentence_terms, sentence.position, scaled, term_weights)
+            score = float(np.dot(self._weights, [values[name] for name in FEATURES]))
+            candidates.append(_Candidate(sentence_id, score, values["idf_coverage"], frozenset(sentence_terms)))
+        candidates.sort(key=lambda c: (-c.score, c.sentence))
+        return candidates
+
+    def _distinct(self, ranked: list[_Candidate], question: Question, top_k: int) -> list[Quote]:
+        """Keep one quote per claim; near-duplicates from other articles become its `also_in`."""
+        kept: list[tuple[_Candidate, list[int]]] = []
+        for candidate in ranked:
+            if candidate.evidence <= 0:
+                continue
+            article = int(self.index.columns["article"][candidate.sentence])
+            duplicate = next((k for k in kept if _similar(k[0].terms, candidate.terms, self.ranking)), None)
+            if duplicate is None:
+                if len(kept) == top_k:
+                    continue
+                kept.append((candidate, []))
+            elif article not in duplicate[1] and article != self.index.columns["article"][duplicate[0].sentence]:
+                duplicate[1].append(article)
+        return [self._quote(candidate, others, question) for candidate, others in kept]
+
+    def _quote(self, candidate: _Candidate, others: list[int], question: Question) -> Quote:
+        sentence = self.index.sentence(candidate.sentence)
+        article = self.index.articles[sentence.article]
+        before = self._neighbours(candidate.sentence, -1, 1)
+        after = self._neighbours(candidate.sentence, +1, 1)
+        wanted = set(question.unique)
+        highlights = tuple((t.start, t.end) for t in tokens(sentence.text) if t.term in wanted)
+        also_in = tuple(
+            Source(self.index.articles[a].source, self.index.articles[a].date, self.index.articles[a].title)
+            for a in others
+        )
+        return Quote(
+            text=sentence.text,
+            source=article.source,
+            date=article.date,
+            title=article.title,
+            score=round(candidate.score, 4),
+            confidence=_confidence(candidate.evidence),
+            context_before=self.index.sentence(before[0]).text if before else "",
+            context_after=self.index.sentence(after[0]).text if after else "",
+            article_id=article.id,
+            start=sentence.start,
+            end=sentence.end,
+            also_in=also_in,
+            highlights=tuple(dict.fromkeys(highlights)),
+        )
+
+    def _neighbours(self, sentence_id: int, step: int, n: int) -> list[int]:
+        """Up to n body sentences of the same article next to `sentence_id`, nearest first."""
+        columns = self.index.columns
+        article = columns["article"][sentence_id]
+        found: list[int] = []
+        i = sentence_id + step
+        while len(found) < n and 0 <= i < len(self.index) and columns["article"][i] == article:
+            if columns["kind"][i] == _BODY:
+                found.append(i)
+            i += step
+        return found
+
+    def _sentence_at(self, quote: Quote) -> int:
+        number = self._article_number.get(quote.article_id)
+        if number is None:
+            raise KeyError(f"unknown article {quote.article_id!r}")
+        column = self.index.columns["article"]
+        first, last = np.searchsorted(column, number), np.searchsorted(column, number, side="right")
+        starts = self.index.columns["start"][first:last]
+        return int(first + np.searchsorted(starts, quote.start))
+
+
+def _similar(a: frozenset[str], b: frozenset[str], ranking: RankingParameters) -> bool:
+    union = len(a | b)
+    return bool(union) and len(a & b) / union >= ranking.duplicate_similarity
+
+
+def _confidence(evidence: float) -> Confidence:
+    """How much of the question's weight the quote carries, in three plain words."""
+    if evidence >= 0.75:
+        return Confidence.HIGH
+    if evidence >= 0.5:
+        return Confidence.MEDIUM
+    return Confidence.LOW

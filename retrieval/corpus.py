@@ -1,0 +1,272 @@
+"""Loading articles: plain text, Markdown with front matter, JSON lines (gzipped or not), and a manifest."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from retrieval.dates import find_dateline, parse_date
+from retrieval.models import Article
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.jsonl"
+TEXT_SUFFIXES = (".txt", ".md", ".markdown")
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
+MAX_FILE_BYTES = 2_000_000_000
+
+
+class CorpusError(Exception):
+    """The corpus as a whole cannot be read (missing, empty, not a corpus)."""
+
+
+@dataclass(frozen=True)
+class CorpusProblem:
+    """One article or manifest entry that could not be used; the others still load."""
+
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """What the manifest says of one file: its date and title."""
+
+    date: str | None
+    title: str | None
+    url: str | None
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The articles that loaded, and what went wrong with the rest."""
+
+    articles: tuple[Article, ...]
+    problems: tuple[CorpusProblem, ...]
+
+
+def corpus_files(path: Path) -> list[Path]:
+    """The article files of a corpus: one file, or every supported file under a directory, sorted."""
+    if not path.exists():
+        raise CorpusError(f"corpus not found: {path}")
+    if path.is_file():
+        if not _supported(path):
+            raise CorpusError(f"unsupported corpus file {path} (use .txt, .md, .jsonl or .jsonl.gz)")
+        return [path]
+    files = sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file() and _supported(p) and p.name != MANIFEST and not _hidden(p.relative_to(path))
+    )
+    if not files:
+        raise CorpusError(f"no articles in {path} (expected .txt, .md, .jsonl or .jsonl.gz files)")
+    return files
+
+
+def load_corpus(path: Path) -> Corpus:
+    """Read every article under `path`; bad files and lines become problems, never stop the others."""
+    files = corpus_files(path)
+    root = path if path.is_dir() else path.parent
+    problems: list[CorpusProblem] = []
+    manifest = _read_manifest(root / MANIFEST, problems) if path.is_dir() else {}
+    articles: list[Article] = []
+    seen: dict[str, str] = {}
+    for file in files:
+        name = file.relative_to(root).as_posix()
+        for article in _read_file(file, name, manifest.get(name), problems):
+            digest = hashlib.sha1(article.text.encode("utf-8")).hexdigest()
+            if digest in seen:
+                problems.append(CorpusProblem(name, None, f"duplicate of {seen[digest]}, skipped"))
+                continue
+            seen[digest] = article.source
+            articles.append(article)
+    for problem in problems:
+        log.warning("%s", problem)
+    if not articles:
+        raise CorpusError(f"no readable articles in {path}" + (f" ({problems[0]})" if problems else ""))
+    return Corpus(tuple(articles), tuple(problems))
+
+
+def _supported(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith(TEXT_SUFFIXES + JSONL_SUFFIXES)
+
+
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
+
+
+def _read_manifest(path: Path, problems: list[CorpusProblem]) -> dict[str, ManifestEntry]:
+    if not path.exists():
+        return {}
+    entries: dict[str, ManifestEntry] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        problems.append(CorpusProblem(MANIFEST, None, f"unreadable manifest: {error}"))
+        return {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or not isinstance(record.get("file"), str):
+                raise ValueError('expected an object with a "file" name')
+            date, title, url = record.get("date"), record.get("title"), record.get("url")
+            if date is not None and (not isinstance(date, str) or parse_date(date) is None):
+                raise ValueError(f"date must be YYYY-MM-DD or null, got {date!r}")
+            for key, value in (("title", title), ("url", url)):
+                if value is not None and not isinstance(value, str):
+                    raise ValueError(f"{key} must be a string or null")
+        except ValueError as error:
+            problems.append(CorpusProblem(MANIFEST, number, f"malformed entry ignored: {error}"))
+            continue
+        entries[record["file"]] = ManifestEntry(date, title, url)
+    return entries
+
+
+def _read_file(
+    file: Path, name: str, entry: ManifestEntry | None, problems: list[CorpusProblem]
+) -> Iterator[Article]:
+    try:
+        if file.stat().st_size > MAX_FILE_BYTES:
+            problems.append(CorpusProblem(name, None, "file too large, skipped"))
+            return
+        if file.name.lower().endswith(JSONL_SUFFIXES):
+            yield from _read_jsonl(file, name, problems)
+            return
+        data = file.read_bytes()
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as error:
+        problems.append(CorpusProblem(name, None, f"cannot read file: {error}"))
+        return
+    text = _decode(data, name, problems)
+    if text is None:
+        return
+    title: str | None = None
+    date: str | None = None
+    url: str | None = None
+    if file.suffix.lower() in (".md", ".markdown"):
+        parsed = _front_matter(text, name, problems)
+        if parsed is None:
+            return
+        text, meta = parsed
+        title, date, url = meta.get("title"), meta.get("date"), meta.get("url")
+    if not text.strip():
+        problems.append(CorpusProblem(name, None, "empty article, skipped"))
+        return
+    article = _article(name, name, text, title, date, url, name, None, problems)
+    if article is not None:
+        yield _apply_manifest(article, entry)
+
+
+def _decode(data: bytes, name: str, problems: list[CorpusProblem]) -> str | None:
+    if b"\x00" in data[:8192]:
+        problems.append(CorpusProblem(name, None, "binary file, skipped"))
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        problems.append(CorpusProblem(name, None, f"not UTF-8 (bad byte at offset {error.start}), skipped"))
+        return None
+    return text.removeprefix("\ufeff")
+
+
+def _front_matter(text: str, name: str, problems: list[CorpusProblem]) -> tuple[str, dict[str, str]] | None:
+    """Split "---\\nkey: value\\n---\\nbody"; a malformed block is a problem naming its line."""
+    if not text.startswith("---\n") and not text.startswith("---\r\n"):
+        return text, {}
+    lines = text.splitlines(keepends=True)
+    meta: dict[str, str] = {}
+    offset = len(lines[0])
+    for number, line in enumerate(lines[1:], start=2):
+        offset += len(line)
+        stripped = line.strip()
+        if stripped == "---":
+            return text[offset:], meta
+        if not stripped or stripped.startswith("#"):
+            continue
+        key, colon, value = stripped.partition(":")
+        if not colon or not key.strip().isidentifier():
+            problems.append(CorpusProblem(name, number, f"malformed front matter line {stripped[:60]!r}, skipped"))
+            return None
+        meta[key.strip().lower()] = value.strip().strip("\"'")
+    problems.append(CorpusProblem(name, 1, "front matter is never closed with '---', skipped"))
+    return None
+
+
+def _read_jsonl(file: Path, name: str, problems: list[CorpusProblem]) -> Iterator[Article]:
+    opener = gzip.open if file.name.lower().endswith(".gz") else open
+    with opener(file, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as error:
+                problems.append(CorpusProblem(name, number, f"malformed JSON line skipped: {error}"))
+                continue
+            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                problems.append(CorpusProblem(name, number, 'line skipped: expected an object with a "text"'))
+                continue
+            if not record["text"].strip():
+                problems.append(CorpusProblem(name, number, "empty article, skipped"))
+                continue
+            ident = str(record.get("id") or number)
+            fields = {key: record.get(key) for key in ("title", "date", "url")}
+            if any(value is not None and not isinstance(value, str) for value in fields.values()):
+                problems.append(CorpusProblem(name, number, "line skipped: title, date and url must be strings"))
+                continue
+            article = _article(
+                f"{name}#{ident}",
+                f"{name}#{ident}",
+                record["text"],
+                fields["title"],
+                fields["date"],
+                fields["url"],
+                name,
+                number,
+                problems,
+            )
+            if article is not None:
+                yield article
+
+
+def _article(
+    ident: str,
+    source: str,
+    text: str,
+    title: str | None,
+    date: str | None,
+    url: str | None,
+    name: str,
+    line: int | None,
+    problems: list[CorpusProblem],
+) -> Article | None:
+    parsed = None
+    if date:
+        parsed = parse_date(date[:10])
+        if parsed is None:
+            problems.append(CorpusProblem(name, line, f"unreadable date {date!r}; treated as undated"))
+    return Article(ident, source, text, parsed or find_dateline(text), title or None, url or None)
+
+
+def _apply_manifest(article: Article, entry: ManifestEntry | None) -> Article:
+    if entry is None:
+        return article
+    return replace(
+        article,
+        date=parse_date(entry.date) if entry.date else article.date,
+        title=entry.title or article.title,
+        url=entry.url or article.url,
+    )

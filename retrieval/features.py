@@ -1,0 +1,145 @@
+"""Evidence for ranking a candidate sentence: term coverage, proximity, answer-type cues and more."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from retrieval.parameters import FEATURES
+from retrieval.tokenization import terms, words
+
+# What a question asks for, read from its wording; first match wins.
+_EXPECTS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("number", re.compile(r"\bhow (?:many|much|large|big|far|long)\b|\bwhat (?:number|percentage|amount|share)\b")),
+    ("date", re.compile(r"\bwhen\b|\bwhat (?:date|day|year|month|time)\b|\bsince when\b|\bhow long ago\b")),
+    ("reason", re.compile(r"\bwhy\b|\bwhat (?:reason|caused|led)\b|\bfor what reason\b")),
+    ("place", re.compile(r"\bwhere\b|\b(?:which|what) (?:city|country|place|region|town|village)\b")),
+    (
+        "person",
+        re.compile(
+            r"\bwho(?:m|se)?\b|\b(?:which|what) (?:person|official|spokesman|spokesperson|minister|leader"
+            r"|ambassador|president|politician|country|countries|organisation|organization|company|companies)\b"
+        ),
+    ),
+)
+_NUMBER_WORDS = (
+    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundreds?"
+    r"|thousands?|millions?|billions?|dozens?|half|several|double|twice"
+)
+_MONTHS = r"january|february|march|april|may|june|july|august|september|october|november|december"
+_CUES: dict[str, re.Pattern[str]] = {
+    "number": re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", re.IGNORECASE),
+    "date": re.compile(
+        rf"\b(?:{_MONTHS}|(?:mon|tues|wednes|thurs|fri|satur|sun)day|today|yesterday|tomorrow|ago|tonight"
+        r"|(?:last|next|this) (?:week|month|year|spring|summer|autumn|fall|winter)|(?:19|20)\d\d|mid-\w+)\b",
+        re.IGNORECASE,
+    ),
+    "reason": re.compile(
+        r"\b(?:because|since|due to|in order to|so that|as a result|in an attempt|in response|aim(?:s|ed)? to"
+        r"|to prevent|to force|for (?:these|this) reasons?|after)\b",
+        re.IGNORECASE,
+    ),
+    "place": re.compile(r"\b(?:in|at|from|near|into|towards|to) (?:the )?[A-Z][a-z]+"),
+    "person": re.compile(
+        r"(?<!^)\b[A-Z][a-z]+(?: [A-Z][a-z]+)+\b|\b(?:spokesman|spokesperson|minister|secretary|president"
+        r"|ambassador|chief|head|chancellor|official|presidency)\b"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as the ranker reads it."""
+
+    text: str
+    terms: tuple[str, ...]  # index terms in order, repeats kept
+    unique: tuple[str, ...]
+    expects: str | None  # "number", "date", "reason", "place", "person" or None
+    surface: frozenset[str]  # the question's own words, lower case
+
+
+# The frame of a question ("how many", "how much") asks for a kind of answer; it is not a search term.
+_FRAME = re.compile(r"\bhow (?:many|much)\b", re.IGNORECASE)
+
+
+def read_question(text: str) -> Question:
+    """Tokenize a question and read what kind of answer it expects."""
+    question_terms = tuple(terms(_FRAME.sub("how", text)))
+    lowered = text.lower()
+    expects = next((kind for kind, pattern in _EXPECTS if pattern.search(lowered)), None)
+    return Question(text, question_terms, tuple(dict.fromkeys(question_terms)), expects, frozenset(words(text)))
+
+
+def idf(doc_freq: Mapping[str, int], total: int, term: str) -> float:
+    """Robertson idf, kept positive; a term the corpus never uses weighs the most."""
+    df = doc_freq.get(term, 0)
+    return math.log(1 + (total - df + 0.5) / (df + 0.5))
+
+
+def features(
+    question: Question,
+    text: str,
+    sentence_terms: Sequence[str],
+    position: int,
+    bm25: tuple[float, float, float],
+    weights_of_terms: Mapping[str, float],
+) -> dict[str, float]:
+    """The feature vector of one candidate; `bm25` holds sentence, paragraph and article scores scaled to 0..1."""
+    present = set(sentence_terms)
+    matched = [term for term in question.unique if term in present]
+    total_weight = sum(weights_of_terms[term] for term in question.unique) or 1.0
+    values = {
+        "sentence_bm25": bm25[0],
+        "paragraph_bm25": bm25[1],
+        "article_bm25": bm25[2],
+        "coverage": len(matched) / len(question.unique) if question.unique else 0.0,
+        "idf_coverage": sum(weights_of_terms[term] for term in matched) / total_weight,
+        "bigrams": _bigrams(question.terms, sentence_terms),
+        "proximity": _proximity(matched, sentence_terms),
+        "answer_type": _answer_type(question, text),
+        "novelty": len(present - set(question.unique)) / len(present) if present else 0.0,
+        "length": min(1.0, len(sentence_terms) / 20),
+        "position": 1.0 / (1 + position),
+    }
+    return {name: values[name] for name in FEATURES}
+
+
+def _bigrams(question_terms: Sequence[str], sentence_terms: Sequence[str]) -> float:
+    pairs = set(zip(question_terms, question_terms[1:], strict=False))
+    if not pairs:
+        return 0.0
+    return len(pairs & set(zip(sentence_terms, sentence_terms[1:], strict=False))) / len(pairs)
+
+
+def _proximity(matched: Sequence[str], sentence_terms: Sequence[str]) -> float:
+    """How tightly the matched terms sit together: distinct matches over the shortest window holding them."""
+    wanted = set(matched)
+    if len(wanted) < 2:
+        return 0.0
+    counts: dict[str, int] = {}
+    best = len(sentence_terms) + 1
+    left = 0
+    for right, term in enumerate(sentence_terms):
+        if term in wanted:
+            counts[term] = counts.get(term, 0) + 1
+        while len(counts) == len(wanted):
+            best = min(best, right - left + 1)
+            gone = sentence_terms[left]
+            if gone in counts:
+                counts[gone] -= 1
+                if not counts[gone]:
+                    del counts[gone]
+            left += 1
+    return len(wanted) / best if best <= len(sentence_terms) else 0.0
+
+
+def _answer_type(question: Question, text: str) -> float:
+    """1 when the sentence holds the kind of thing asked for (a date for "when"), beyond the question's words."""
+    if question.expects is None:
+        return 0.0
+    for match in _CUES[question.expects].finditer(text):
+        if not set(words(match.group())) <= question.surface:
+            return 1.0
+    return 0.0

@@ -1,0 +1,109 @@
+"""Sentences with nltk's Punkt, trained offline on the corpus, each located by its character offsets."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+
+from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer, PunktTrainer
+
+from retrieval.cleaning import blocks, drop_cap_length
+from retrieval.models import Article, Sentence, SentenceKind
+
+# Abbreviations Punkt cannot learn from a small corpus; lower case, without the final period.
+ABBREVIATIONS = frozenset(
+    """u.s u.k u.n e.u u.s.a e.g i.e etc vs mr mrs ms dr prof gen lt col maj capt sgt adm cmdr gov sen rep
+    pres st jr sr inc corp co ltd plc bros dept univ no nos fig approx est jan feb mar apr jun jul aug sep sept
+    oct nov dec mon tue wed thu fri sat sun a.m p.m ft mt pct""".split()
+) | frozenset("abcdefghijklmnopqrstuvwxyz")  # initials: "John F. Kennedy"
+
+TRAINING_CHARS = 2_000_000  # Punkt learns enough from a couple of megabytes; more only costs time
+MAX_QUOTED_SENTENCES = 3  # a quotation longer than this is split anyway (an unclosed quote is a typo)
+_CLAUSE = re.compile(r"[;:,]\s")
+_CLOSERS = "\"'”’»)]"
+
+
+def train_punkt(texts: Iterable[str]) -> PunktParameters:
+    """Punkt parameters learned from (the first megabytes of) the corpus, plus the known abbreviations."""
+    trainer = PunktTrainer()
+    budget = TRAINING_CHARS
+    for text in texts:
+        if budget <= 0:
+            break
+        trainer.train(text[:budget], finalize=False)
+        budget -= len(text)
+    trainer.finalize_training()
+    params = trainer.get_params()
+    params.abbrev_types.update(ABBREVIATIONS)
+    return params
+
+
+def split_sentences(
+    article: Article, article_index: int, params: PunktParameters, max_chars: int, first_paragraph: int
+) -> list[Sentence]:
+    """The sentences of one article, of every kind; body blocks count as paragraphs from `first_paragraph`."""
+    punkt = PunktSentenceTokenizer(params)
+    text = article.text
+    found: list[Sentence] = []
+    paragraph = first_paragraph
+    for number, block in enumerate(blocks(text)):
+        start = block.start + (drop_cap_length(text, block.start) if number == 0 else 0)
+        spans = _merge(text, [(start + s, start + e) for s, e in punkt.span_tokenize(text[start : block.end])])
+        for span_start, span_end in spans:
+            for piece_start, piece_end in _clauses(text, span_start, span_end, max_chars):
+                found.append(
+                    Sentence(
+                        article=article_index,
+                        start=piece_start,
+                        end=piece_end,
+                        text=text[piece_start:piece_end],
+                        paragraph=paragraph,
+                        position=len(found),
+                        kind=block.kind,
+                    )
+                )
+        if block.kind is SentenceKind.BODY:
+            paragraph += 1
+    return found
+
+
+def _merge(text: str, spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Undo splits inside one sentence: before a lower-case word or a lone closing quote, and inside a
+    quotation that runs over several sentences, so the quotation keeps its attribution ("..., he said.")."""
+    merged: list[tuple[int, int]] = []
+    joined = 0  # sentences joined into the last one because a quotation was open
+    for start, end in spans:
+        piece = text[start:end]
+        continues = piece[0].islower() or piece.strip(_CLOSERS + " ") == "" or piece[0] in ",;:"
+        quoting = bool(merged) and joined < MAX_QUOTED_SENTENCES and _open_quote(text[merged[-1][0] : merged[-1][1]])
+        if merged and (continues or quoting):
+            merged[-1] = (merged[-1][0], end)
+            joined += 1 if quoting and not continues else 0
+        else:
+            merged.append((start, end))
+            joined = 0
+    return merged
+
+
+def _open_quote(sentence: str) -> bool:
+    """Whether a quotation opened in `sentence` is still open at its end."""
+    if "“" in sentence or "”" in sentence:
+        return sentence.count("“") > sentence.count("”")
+    return sentence.count('"') % 2 == 1
+
+
+def _clauses(text: str, start: int, end: int, max_chars: int) -> Iterator[tuple[int, int]]:
+    """Split an overlong sentence at clause boundaries (; : ,) into pieces of at most `max_chars`."""
+    while end - start > max_chars:
+        cut = None
+        for match in _CLAUSE.finditer(text, start + max_chars // 4, start + max_chars):
+            cut = match.start() + 1
+        if cut is None:  # no clause boundary: cut at the last space
+            space = text.rfind(" ", start + 1, start + max_chars)
+            cut = space if space > start else start + max_chars
+        yield start, cut
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
+    if end > start:
+        yield start, end
