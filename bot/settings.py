@@ -13,6 +13,7 @@ from retrieval.parameters import FEATURES, IndexParameters, RankingParameters
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "verbatim.toml"
 ENGINES = ("auto", "rank-bm25", "bm25s")
+TUNED = "tuned.toml"  # written by `verbatim tune` beside the main settings file
 
 
 class SettingsError(Exception):
@@ -70,11 +71,21 @@ def load_settings(
     config_file: Path | None = None,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    flags: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Read the TOML defaults, apply VERBATIM_* variables and then flags ("section.key" -> value)."""
+    """Read the TOML defaults, apply VERBATIM_* variables and then flags ("section.key" -> value).
+
+    `flags` names the command-line flag behind each override, for error messages."""
     env = os.environ if env is None else env
     path = Path(env.get("VERBATIM_CONFIG") or config_file or DEFAULT_CONFIG)
     raw = _read_toml(path)
+    tuned = path.parent / TUNED
+    if tuned.exists():  # values chosen by `verbatim tune`; the main file's own values win
+        for section, table in _read_toml(tuned).items():
+            base_table = raw.setdefault(section, {})
+            if isinstance(table, dict) and isinstance(base_table, dict):
+                for key, value in table.items():
+                    base_table.setdefault(key, value)
     values: dict[tuple[str, str], Any] = {}
     weights: dict[str, float] = {}
     for section, table in raw.items():
@@ -96,12 +107,14 @@ def load_settings(
         if name in env:
             values[(section, key)] = _check(section, key, _parse_env(env[name], kind, name), name)
     if env.get("TELEGRAM_API_BASE_URL"):
-        values[("telegram", "api_base_url")] = env["TELEGRAM_API_BASE_URL"]
+        url = env["TELEGRAM_API_BASE_URL"]
+        values[("telegram", "api_base_url")] = _check("telegram", "api_base_url", url, "TELEGRAM_API_BASE_URL")
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue
         section, _, key = dotted.partition(".")
-        values[(section, key)] = _check(section, key, value, f"--{key.replace('_', '-')}")
+        flag = (flags or {}).get(dotted, f"--{key.replace('_', '-')}")
+        values[(section, key)] = _check(section, key, value, flag)
     return _build(values, weights, env)
 
 

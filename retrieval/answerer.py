@@ -19,6 +19,11 @@ from retrieval.tokenization import terms, tokens
 log = logging.getLogger(__name__)
 
 _BODY = list(SentenceKind).index(SentenceKind.BODY)
+# HTML a user pasted or a client sent along; "<TICKER>"-style symbols are kept as words.
+_MARKUP = re.compile(
+    r"</?(?:a|b|i|u|s|em|strong|code|pre|span|div|p|br|blockquote|script|style|img|font|tg-spoiler)\b[^>]*>",
+    re.IGNORECASE,
+)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
 NO_WORDS = "the question has no words to search for (only common words, symbols or emoji)"
 NOT_FOUND = "not found in the articles"
@@ -39,7 +44,16 @@ class CorpusStats:
 
 
 @dataclass(frozen=True)
-class _Candidate:
+class Candidates:
+    """The sentences considered for one question and their features (rows follow `FEATURES`)."""
+
+    sentences: tuple[int, ...]
+    features: np.ndarray
+    terms: tuple[frozenset[str], ...]
+
+
+@dataclass(frozen=True)
+class RankedCandidate:
     sentence: int  # sentence id
     score: float
     evidence: float  # idf-weighted share of the question's terms the sentence holds
@@ -66,7 +80,7 @@ class Answerer:
         parsed = read_question(text)
         if not parsed.unique:
             return Answer(text, (), abstained=True, reason=NO_WORDS)
-        ranked = self._rank(parsed)
+        ranked = self.rank(parsed)
         if not ranked or ranked[0].evidence < self.ranking.abstain_threshold:
             return Answer(text, (), abstained=True, reason=NOT_FOUND, terms=parsed.unique)
         quotes = self._distinct(ranked, parsed, top_k)
@@ -74,7 +88,8 @@ class Answerer:
 
     def clean_question(self, question: str) -> str:
         """The question with control characters removed; raises QuestionError when empty or too long."""
-        text = " ".join(_CONTROL.sub(" ", unicodedata.normalize("NFC", question)).split())
+        text = _MARKUP.sub(" ", _CONTROL.sub(" ", unicodedata.normalize("NFC", question)))
+        text = " ".join(text.split())
         if not text:
             raise QuestionError("the question is empty: type a question about the articles")
         if len(text) > self.max_question_chars:
@@ -90,7 +105,8 @@ class Answerer:
         after = self._neighbours(sentence, +1, n)
         return [self.index.sentence(i).text for i in reversed(before)], [self.index.sentence(i).text for i in after]
 
-    def _rank(self, question: Question) -> list[_Candidate]:
+    def candidates(self, question: Question) -> Candidates:
+        """Every candidate sentence for a question with its feature vector (what the ranker and tuning see)."""
         index, ranking = self.index, self.ranking
         query = list(question.terms)
         hits = dict(index.sentences.search(query, ranking.candidates))
@@ -99,8 +115,6 @@ class Answerer:
             first, last = index.paragraph_first[paragraph], index.paragraph_first[paragraph + 1]
             for doc in range(int(first), int(last)):
                 hits.setdefault(doc, -1.0)
-        if not hits:
-            return []
         docs = sorted(hits)
         missing = [doc for doc in docs if hits[doc] < 0]
         for doc, score in zip(missing, index.sentences.score(query, missing), strict=True):
@@ -113,25 +127,40 @@ class Answerer:
         articles = sorted(set(article_of))
         article_scores = dict(zip(articles, index.article_engine.score(query, articles), strict=True))
         top = (
-            max(hits.values()) or 1.0,
+            max(hits.values(), default=0.0) or 1.0,
             max(paragraphs.values(), default=0.0) or 1.0,
             max(article_scores.values(), default=0.0) or 1.0,
         )
         term_weights = {t: idf(index.doc_freq, index.stats.sentences, t) for t in question.unique}
-        candidates = []
+        rows: list[list[float]] = []
+        sentence_terms: list[frozenset[str]] = []
         for doc, sentence_id, paragraph, article in zip(docs, sentence_ids, paragraph_of, article_of, strict=True):
             sentence = index.sentence(sentence_id)
-            sentence_terms = terms(index.index_text(sentence))
+            found = terms(index.index_text(sentence))
             scaled = (hits[doc] / top[0], paragraphs[paragraph] / top[1], article_scores[article] / top[2])
-            values = features(question, sentence.text, sentence_terms, sentence.position, scaled, term_weights)
-            score = float(np.dot(self._weights, [values[name] for name in FEATURES]))
-            candidates.append(_Candidate(sentence_id, score, values["idf_coverage"], frozenset(sentence_terms)))
-        candidates.sort(key=lambda c: (-c.score, c.sentence))
-        return candidates
+            values = features(question, sentence.text, found, sentence.position, scaled, term_weights)
+            rows.append([values[name] for name in FEATURES])
+            sentence_terms.append(frozenset(found))
+        matrix = np.array(rows, dtype=float).reshape(len(rows), len(FEATURES))
+        return Candidates(tuple(sentence_ids), matrix, tuple(sentence_terms))
 
-    def _distinct(self, ranked: list[_Candidate], question: Question, top_k: int) -> list[Quote]:
+    def rank(self, question: Question) -> list[RankedCandidate]:
+        """Candidates ordered by their weighted features, best first."""
+        found = self.candidates(question)
+        scores = found.features @ self._weights
+        evidence = found.features[:, FEATURES.index("idf_coverage")]
+        ranked = [
+            RankedCandidate(sentence, float(score), float(share), found_terms)
+            for sentence, score, share, found_terms in zip(
+                found.sentences, scores, evidence, found.terms, strict=True
+            )
+        ]
+        ranked.sort(key=lambda c: (-c.score, c.sentence))
+        return ranked
+
+    def _distinct(self, ranked: list[RankedCandidate], question: Question, top_k: int) -> list[Quote]:
         """Keep one quote per claim; near-duplicates from other articles become its `also_in`."""
-        kept: list[tuple[_Candidate, list[int]]] = []
+        kept: list[tuple[RankedCandidate, list[int]]] = []
         for candidate in ranked:
             if candidate.evidence <= 0:
                 continue
@@ -145,7 +174,7 @@ class Answerer:
                 duplicate[1].append(article)
         return [self._quote(candidate, others, question) for candidate, others in kept]
 
-    def _quote(self, candidate: _Candidate, others: list[int], question: Question) -> Quote:
+    def _quote(self, candidate: RankedCandidate, others: list[int], question: Question) -> Quote:
         sentence = self.index.sentence(candidate.sentence)
         article = self.index.articles[sentence.article]
         before = self._neighbours(candidate.sentence, -1, 1)

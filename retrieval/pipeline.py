@@ -20,7 +20,7 @@ from retrieval.store import IndexDamaged, current_generation, write_generation
 log = logging.getLogger(__name__)
 
 # Bump when sentence splitting, tokenization or the on-disk layout change: old indexes are then rebuilt.
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 
 
 def open_answerer(
@@ -49,6 +49,7 @@ def load_or_build(
 ) -> SentenceIndex:
     """The persisted index when it matches the corpus and settings; otherwise build and persist a new one."""
     fingerprint = corpus_fingerprint(corpus, params, articles)
+    index_dir = index_dir / _corpus_key(corpus, articles)
     if not rebuild:
         found = _load_current(index_dir, fingerprint)
         if found is not None:
@@ -76,6 +77,15 @@ def corpus_fingerprint(corpus: Path, params: IndexParameters, articles: Sequence
         stat = file.stat()
         digest.update(f"{file.relative_to(root).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
+
+
+def _corpus_key(corpus: Path, articles: Sequence[Article] | None) -> str:
+    """One index per corpus, so switching corpora does not throw the other's index away."""
+    if articles is not None:
+        return "in-memory"
+    resolved = corpus.resolve()
+    slug = "".join(c if c.isalnum() else "-" for c in resolved.name)[:40]
+    return f"{slug}-{hashlib.sha256(str(resolved).encode()).hexdigest()[:8]}"
 
 
 def _load_current(index_dir: Path, fingerprint: str) -> SentenceIndex | None:

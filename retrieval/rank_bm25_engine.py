@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import math
 import pickle
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,8 +16,19 @@ from retrieval.engine import EngineError
 _FILE = "rank_bm25.pickle"
 
 
+class LuceneIdfBM25(BM25Okapi):
+    """rank-bm25's BM25Okapi scoring with Lucene's idf, log(1 + (N - df + 0.5) / (df + 0.5)).
+
+    Okapi's own idf is zero or negative for a term in half the sentences or more, so in a small corpus
+    (one article, a handful of sentences) the words a question is about would count for nothing."""
+
+    def _calc_idf(self, nd: dict[str, int]) -> None:
+        for word, freq in nd.items():
+            self.idf[word] = math.log(1 + (self.corpus_size - freq + 0.5) / (freq + 0.5))
+
+
 class RankBM25Engine:
-    """BM25Okapi with epsilon 0, so that its scores equal bm25s' ATIRE variant with Robertson idf."""
+    """The reference engine: rank-bm25 with Lucene idf; bm25s(method="atire", idf_method="lucene") matches it."""
 
     name = "rank-bm25"
 
@@ -33,7 +45,7 @@ class RankBM25Engine:
         docs = [list(doc) for doc in documents]
         if not any(docs):
             return cls(None, len(docs))
-        return cls(BM25Okapi(docs, k1=k1, b=b, epsilon=0.0), len(docs))
+        return cls(LuceneIdfBM25(docs, k1=k1, b=b), len(docs))
 
     @classmethod
     def load(cls, directory: Path) -> RankBM25Engine:

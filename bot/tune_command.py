@@ -1,0 +1,145 @@
+"""`verbatim tune`: choose k1, b, ranking weights and the abstention threshold on tuning data only."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import time
+from pathlib import Path
+
+from bot.settings import TUNED, Settings
+from retrieval.answerer import Answerer
+from retrieval.corpus import load_corpus
+from retrieval.evaluation import Expectation, expectation
+from retrieval.parameters import FEATURES, IndexParameters, RankingParameters
+from retrieval.pipeline import open_answerer
+from retrieval.questions import load_questions
+from retrieval.squad import expectations as squad_expectations
+from retrieval.squad import load_squad, sample
+from retrieval.tuning import choose_threshold, collect, fit_weights, quality, sweep_bm25, top_evidence
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+K1_GRID = (0.3, 0.6, 0.9, 1.2, 1.5)
+B_GRID = (0.3, 0.5, 0.75, 0.9)
+
+
+def add_tune_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `verbatim tune`."""
+    parser.add_argument(
+        "--questions", type=Path, default=ROOT / "tests" / "questions" / "seeds.jsonl", help="seeds question set"
+    )
+    parser.add_argument("--corpus", type=Path, default=ROOT / "seeds", help="corpus of the question set")
+    parser.add_argument(
+        "--squad", type=Path, default=ROOT.parent / "shared" / "squad" / "squad-dev-tune.json", help="SQuAD tuning half"
+    )
+    parser.add_argument("--sweep-sample", type=int, default=1000, help="SQuAD questions used for the k1/b sweep")
+    parser.add_argument("--output", type=Path, help=f"where to write the choice (default: config/{TUNED})")
+    parser.add_argument("--dry-run", action="store_true", help="print the choice without writing it")
+
+
+def run_tune(args: argparse.Namespace, settings: Settings) -> int:
+    """Sweep, fit, choose, and write config/tuned.toml; only the tune split and the SQuAD tuning half are used."""
+    began = time.perf_counter()
+    corpus = load_corpus(args.corpus)
+    questions = load_questions(args.questions, {a.source: a.text for a in corpus.articles})
+    seeds = [expectation(q) for q in questions if q.split == "tune"]
+    squad = load_squad(args.squad) if args.squad.exists() else None
+    if squad is None:
+        log.warning("%s not found: tuning on the seeds question set alone", args.squad)
+    squad_all = squad_expectations(squad.questions) if squad else []
+    squad_sample = sample(squad_all, args.sweep_sample)
+    work = settings.index_dir / "tuning"
+
+    def answerer(params: IndexParameters, ranking: RankingParameters, on_squad: bool) -> Answerer:
+        if on_squad and squad is not None:
+            return open_answerer(Path("squad"), work, params, ranking, articles=squad.articles)
+        return open_answerer(args.corpus, work, params, ranking)
+
+    base = dataclasses.replace(settings.index, engine="rank-bm25")
+    ranking = settings.ranking
+    print("BM25 sweep (sentence BM25 alone; P@1 / MRR@5)")
+    print(f"{'setting':<16} {'seeds tune':>16} {'SQuAD tune':>16}")
+    grid = [(k1, b) for k1 in K1_GRID for b in B_GRID]
+    seed_rows = sweep_bm25(answerer(base, ranking, False), seeds, grid)
+    squad_rows = sweep_bm25(answerer(base, ranking, True), squad_sample, grid) if squad else seed_rows
+    scores = []
+    for seed_row, squad_row, (k1, b) in zip(seed_rows, squad_rows, grid, strict=True):
+        print(f"{seed_row.setting:<16} {_pair(seed_row.p_at_1, seed_row.mrr_at_5):>16} "
+              f"{_pair(squad_row.p_at_1, squad_row.mrr_at_5):>16}")
+        scores.append(((seed_row.mrr_at_5 + squad_row.mrr_at_5) / 2, k1, b))
+    _, k1, b = max(scores)
+    chosen = dataclasses.replace(base, k1=k1, b=b)
+    print(f"chosen: k1={k1} b={b}")
+
+    start = dict.fromkeys(FEATURES, 0.0) | {"sentence_bm25": 1.0}
+    plain = dataclasses.replace(ranking, weights=start)
+    seed_answerer = answerer(chosen, plain, False)
+    case_sets = [collect(seed_answerer, seeds)]
+    if squad:
+        case_sets.append(collect(answerer(chosen, plain, True), squad_all))
+    weights, _ = fit_weights(case_sets, start)
+    print("\nRanking weights (coordinate ascent on mean MRR@5)")
+    names = ["seeds tune"] + (["SQuAD tune"] if squad else [])
+    for name, cases in zip(names, case_sets, strict=True):
+        before = quality(cases, _vector(start))
+        after = quality(cases, _vector(weights))
+        print(f"{name:<12} P@1 {before[0]:.3f} -> {after[0]:.3f}   MRR@5 {before[1]:.3f} -> {after[1]:.3f}")
+    for name in FEATURES:
+        print(f"  {name:<16} {weights[name]:+.2f}")
+
+    fitted = dataclasses.replace(ranking, weights=weights, abstain_threshold=0.0)
+    answerable, unanswerable = top_evidence(answerer(chosen, fitted, False), seeds)
+    threshold = choose_threshold(answerable, unanswerable)
+    print(f"\nAbstention threshold: {threshold} (evidence of the top quote; "
+          f"{sum(e < threshold for e in unanswerable)}/{len(unanswerable)} unanswerable abstained, "
+          f"{sum(e < threshold for e in answerable)}/{len(answerable)} answerable wrongly abstained)")
+    text = _toml(chosen, weights, threshold, _sources(args, squad is not None, seeds, squad_all))
+    if args.dry_run:
+        print("\n" + text)
+    else:
+        output = args.output or (settings_dir(args) / TUNED)
+        output.write_text(text, encoding="utf-8")
+        print(f"\nwrote {output} in {time.perf_counter() - began:.0f} s")
+    return 0
+
+
+def settings_dir(args: argparse.Namespace) -> Path:
+    """The directory of the settings file in use."""
+    return args.config.parent if args.config else ROOT / "config"
+
+
+def _vector(weights: dict[str, float]) -> list[float]:
+    import numpy as np
+
+    return np.array([weights[name] for name in FEATURES])  # type: ignore[return-value]
+
+
+def _pair(p1: float, mrr: float) -> str:
+    return f"{p1:.3f} / {mrr:.3f}"
+
+
+def _sources(args: argparse.Namespace, with_squad: bool, seeds: list[Expectation], squad: list[Expectation]) -> str:
+    used = f"{len(seeds)} tune-split questions of {args.questions.name}"
+    return used + (f" and {len(squad)} questions of {args.squad.name}" if with_squad else "")
+
+
+def _toml(params: IndexParameters, weights: dict[str, float], threshold: float, sources: str) -> str:
+    lines = [
+        "# Written by `verbatim tune` from " + sources + ".",
+        "# Do not edit by hand: re-run `verbatim tune`. Values in verbatim.toml override these.",
+        "",
+        "[index]",
+        f"k1 = {params.k1}",
+        f"b = {params.b}",
+        "",
+        "[ranking]",
+        f"abstain_threshold = {threshold}",
+        "",
+        "[ranking.weights]",
+        *(f"{name} = {round(value, 4)}" for name, value in weights.items()),
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,190 @@
+"""Choosing parameters by measurement on tuning data: BM25 k1 and b, ranking weights, abstention threshold."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from retrieval.answerer import Answerer, QuestionError
+from retrieval.evaluation import Expectation
+from retrieval.features import read_question
+from retrieval.models import Confidence, Quote
+from retrieval.parameters import FEATURES
+from retrieval.rank_bm25_engine import RankBM25Engine
+from retrieval.tokenization import terms
+
+log = logging.getLogger(__name__)
+
+GRID = (-1.0, -0.5, -0.25, -0.1, 0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+ROUNDS = 3
+MAX_WRONGLY_ABSTAINED = 0.05
+
+
+@dataclass(frozen=True)
+class CaseSet:
+    """The candidates of many questions stacked in one matrix, for fast re-scoring under new weights."""
+
+    features: np.ndarray  # one row per candidate
+    relevant: np.ndarray  # bool per candidate
+    starts: np.ndarray  # first row of each question (questions without candidates have none)
+    questions: int  # answerable questions, the denominator of every metric
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    """One point of a parameter sweep and what it scored."""
+
+    setting: str
+    p_at_1: float
+    mrr_at_5: float
+
+
+def collect(answerer: Answerer, expectations: Sequence[Expectation]) -> CaseSet:
+    """Candidates and their relevance for every answerable question."""
+    blocks: list[np.ndarray] = []
+    relevant: list[np.ndarray] = []
+    answerable = [e for e in expectations if not e.unanswerable]
+    for expectation in answerable:
+        try:
+            question = read_question(answerer.clean_question(expectation.question))
+        except QuestionError:
+            continue
+        if not question.unique:
+            continue
+        found = answerer.candidates(question)
+        if not found.sentences:
+            continue
+        blocks.append(found.features)
+        relevant.append(np.array([expectation.is_right(_as_quote(answerer, s)) for s in found.sentences]))
+    sizes = [len(block) for block in blocks]
+    return CaseSet(
+        features=np.vstack(blocks) if blocks else np.zeros((0, len(FEATURES))),
+        relevant=np.concatenate(relevant) if relevant else np.zeros(0, dtype=bool),
+        starts=np.cumsum([0, *sizes[:-1]]).astype(np.int64),
+        questions=len(answerable),
+    )
+
+
+def ranks(cases: CaseSet, weights: np.ndarray) -> np.ndarray:
+    """Rank of the first relevant candidate per question with candidates (0 when none is relevant)."""
+    if not len(cases.starts):
+        return np.zeros(0, dtype=np.int64)
+    scores = cases.features @ weights
+    question_of = np.repeat(np.arange(len(cases.starts)), np.diff(np.append(cases.starts, len(scores))))
+    best_relevant = np.full(len(cases.starts), -np.inf)
+    np.maximum.at(best_relevant, question_of[cases.relevant], scores[cases.relevant])
+    above = scores > best_relevant[question_of]
+    result = 1 + np.bincount(question_of, weights=above, minlength=len(cases.starts)).astype(np.int64)
+    result[np.isneginf(best_relevant)] = 0
+    return result
+
+
+def quality(cases: CaseSet, weights: np.ndarray) -> tuple[float, float]:
+    """P@1 and MRR@5 over every answerable question (a question without candidates counts as a miss)."""
+    found = ranks(cases, weights)
+    if not cases.questions:
+        return 0.0, 0.0
+    p_at_1 = float(np.sum(found == 1)) / cases.questions
+    reciprocal = np.where((found >= 1) & (found <= 5), 1.0 / np.maximum(found, 1), 0.0)
+    return p_at_1, float(reciprocal.sum()) / cases.questions
+
+
+def fit_weights(case_sets: Sequence[CaseSet], start: dict[str, float]) -> tuple[dict[str, float], float]:
+    """Coordinate ascent on the mean MRR@5 (ties: P@1) of the case sets, one feature at a time."""
+    weights = np.array([start.get(name, 0.0) for name in FEATURES])
+
+    def objective(w: np.ndarray) -> float:
+        scored = [quality(cases, w) for cases in case_sets]
+        return float(np.mean([mrr + 0.01 * p1 for p1, mrr in scored]))
+
+    best = objective(weights)
+    for _ in range(ROUNDS):
+        improved = False
+        for i in range(len(FEATURES)):
+            for value in GRID:
+                trial = weights.copy()
+                trial[i] = value
+                if not trial.any():
+                    continue
+                score = objective(trial)
+                if score > best + 1e-9:
+                    best, weights, improved = score, trial, True
+        if not improved:
+            break
+    return {name: float(w) for name, w in zip(FEATURES, weights, strict=True)}, best
+
+
+def choose_threshold(evidence_answerable: Sequence[float], evidence_unanswerable: Sequence[float]) -> float:
+    """The evidence threshold abstaining on most unanswerable questions while wrongly abstaining on ≤ 5 %."""
+    answerable = np.sort(np.asarray(evidence_answerable, dtype=float))
+    if not len(answerable):
+        return 0.0
+    # Abstaining below t wrongly drops the answerable questions whose evidence is below t.
+    allowed = int(np.floor(MAX_WRONGLY_ABSTAINED * len(answerable)))
+    ceiling = float(answerable[allowed])  # the highest t keeping wrong abstentions within the limit
+    below = [e for e in evidence_unanswerable if e < ceiling]
+    floor = max(below, default=0.0)  # every t above this catches all unanswerable questions below `ceiling`
+    return round((floor + ceiling) / 2, 4) if below else round(ceiling / 2, 4)
+
+
+def top_evidence(answerer: Answerer, expectations: Sequence[Expectation]) -> tuple[list[float], list[float]]:
+    """The evidence of the top-ranked quote per question, split into answerable and unanswerable."""
+    answerable: list[float] = []
+    unanswerable: list[float] = []
+    for expectation in expectations:
+        try:
+            question = read_question(answerer.clean_question(expectation.question))
+        except QuestionError:
+            continue
+        ranked = answerer.rank(question) if question.unique else []
+        evidence = ranked[0].evidence if ranked else 0.0
+        (unanswerable if expectation.unanswerable else answerable).append(evidence)
+    return answerable, unanswerable
+
+
+def sweep_bm25(
+    answerer: Answerer, expectations: Sequence[Expectation], grid: Sequence[tuple[float, float]]
+) -> list[SweepRow]:
+    """P@1 and MRR@5 of sentence BM25 alone for each (k1, b), on the answerer's own sentences and tokens."""
+    index = answerer.index
+    docs = [terms(index.index_text(index.sentence(int(s)))) for s in index.body]
+    queries = [(e, terms(e.question)) for e in expectations if not e.unanswerable]
+    rows = []
+    for k1, b in grid:
+        engine = RankBM25Engine.build(docs, k1, b)
+        found = []
+        for expectation, query in queries:
+            hits = engine.search(query, 5)
+            rank = next(
+                (r for r, (doc, _) in enumerate(hits, 1) if expectation.is_right(_as_quote(answerer, index.body[doc]))),
+                0,
+            )
+            found.append(rank)
+        ranked = np.array(found)
+        p1 = float(np.mean(ranked == 1)) if len(ranked) else 0.0
+        mrr = float(np.mean(np.where(ranked > 0, 1.0 / np.maximum(ranked, 1), 0.0))) if len(ranked) else 0.0
+        rows.append(SweepRow(f"k1={k1} b={b}", p1, mrr))
+        log.info("k1=%s b=%s: P@1 %.3f MRR@5 %.3f", k1, b, p1, mrr)
+    return rows
+
+
+def _as_quote(answerer: Answerer, sentence_id: int) -> Quote:
+    """A bare quote for a candidate sentence, enough for a relevance judge."""
+    sentence = answerer.index.sentence(int(sentence_id))
+    article = answerer.index.articles[sentence.article]
+    return Quote(
+        text=sentence.text,
+        source=article.source,
+        date=article.date,
+        title=article.title,
+        score=0.0,
+        confidence=Confidence.LOW,
+        context_before="",
+        context_after="",
+        article_id=article.id,
+        start=sentence.start,
+        end=sentence.end,
+    )

@@ -1,0 +1,105 @@
+"""The answerer: verbatim quotes with provenance, distinct claims, abstention, and bad questions."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from retrieval.answerer import NO_WORDS, NOT_FOUND, Answerer, QuestionError
+from retrieval.models import Confidence
+
+QUESTIONS = [
+    "Who is the NATO Secretary General?",
+    "How many Iranian individuals did the EU sanction?",
+    "Who said this kind of information is not always true?",
+    "When did Iran confirm it had delivered drones to Russia?",
+    "How much territory did Kyiv take in the Kursk region?",
+]
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_quotes_are_verbatim_substrings_with_provenance(answerer: Answerer, question: str) -> None:
+    answer = answerer.answer(question, top_k=5)
+    assert not answer.abstained and answer.quotes
+    articles = {a.id: a for a in answerer.index.articles}
+    for quote in answer.quotes:
+        article = articles[quote.article_id]
+        assert article.text[quote.start : quote.end] == quote.text
+        assert (quote.source, quote.date, quote.title) == (article.source, article.date, article.title)
+        assert quote.confidence in Confidence
+        for start, end in quote.highlights:
+            assert quote.text[start:end].strip()
+
+
+def test_the_right_quote_comes_first(answerer: Answerer) -> None:
+    top = answerer.answer("How many Iranian individuals did the EU sanction?", top_k=3).quotes[0]
+    assert "five Iranian individuals and three entities" in top.text
+    assert top.date == dt.date(2022, 10, 20) and top.source == "000_6bac14c41388e1cc.txt"
+    assert "individuals" in [top.text[s:e] for s, e in top.highlights]
+    peskov = answerer.answer("Who said this kind of information is not always true?", 1).quotes[0]
+    assert peskov.text.startswith("“This kind of information is not always true,” Kremlin spokesman Dmitry Peskov")
+
+
+def test_context_holds_the_neighbouring_sentences(answerer: Answerer) -> None:
+    quote = answerer.answer("When did Iran confirm it had delivered drones to Russia?", 1).quotes[0]
+    assert quote.text == "Iran confirmed in November that it had delivered drones to Russia."
+    assert quote.context_before.startswith("Western states have accused Iran")
+    assert quote.context_after.startswith("However, these were delivered before")
+    before, after = answerer.context(quote, 2)
+    assert len(before) == 2 and before[-1] == quote.context_before
+    assert after[0] == quote.context_after
+
+
+def test_near_duplicates_from_other_articles_become_also_in(answerer: Answerer) -> None:
+    answer = answerer.answer("Did Stoltenberg call on all countries, including Iran, not to support the war?", 5)
+    merged = [q for q in answer.quotes if q.also_in]
+    assert merged, [q.text for q in answer.quotes]
+    for quote in merged:
+        assert all(other.source != quote.source for other in quote.also_in)
+        assert all(other.date == dt.date(2022, 10, 20) for other in quote.also_in)
+    sources = [q.source for q in answer.quotes]
+    texts = [q.text for q in answer.quotes]
+    assert len(set(texts)) == len(texts) == len(sources)
+
+
+def test_headings_captions_and_boilerplate_are_never_quoted(answerer: Answerer) -> None:
+    never = ("To see in video", "source site-40", "(With information from EFE)", "REUTERS")
+    for question in ["to see in video", "source site", "information from EFE", "remains of a drone over kyiv"]:
+        for quote in answerer.answer(question, 5).quotes:
+            assert not any(bad in quote.text for bad in never), quote.text
+            assert not quote.text.startswith("Drones to Russia, EU ok")
+
+
+@pytest.mark.parametrize("question", ["What is the capital of Australia?", "who won the football world cup"])
+def test_off_topic_questions_abstain(answerer: Answerer, question: str) -> None:
+    answer = answerer.answer(question)
+    assert answer.abstained and answer.quotes == () and answer.reason == NOT_FOUND
+
+
+@pytest.mark.parametrize("question", ["what is it about then?", "🙂🙂🙂", "???", "<b>the</b>"])
+def test_questions_without_words_abstain_and_say_why(answerer: Answerer, question: str) -> None:
+    answer = answerer.answer(question)
+    assert answer.abstained and answer.reason == NO_WORDS
+
+
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [
+        ("", "the question is empty"),
+        ("  \t\n ", "the question is empty"),
+        ("<b></b>", "the question is empty"),
+        ("x" * 10_000, "too long (10,000"),
+    ],
+)
+def test_unaskable_questions_raise_a_clear_error(answerer: Answerer, question: str, message: str) -> None:
+    with pytest.raises(QuestionError, match=message.replace("(", r"\(")):
+        answerer.answer(question)
+
+
+def test_control_characters_markup_and_other_scripts_are_just_text(answerer: Answerer) -> None:
+    clean = answerer.answer("How many Iranian individuals did the EU sanction?", 1)
+    noisy = answerer.answer("How many\x00 Iranian\x1b individuals did the <b>EU</b> sanction?\u200b", 1)
+    assert noisy.quotes[0].text == clean.quotes[0].text
+    assert "\x00" not in noisy.question
+    assert answerer.answer("Что сказал Кремль? 🙂", 3).abstained

@@ -1,0 +1,111 @@
+"""The `verbatim` command run for real, in a subprocess, as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+JSON_KEYS = {"text", "source", "date", "title", "score", "confidence", "context_before", "context_after", "also_in"}
+
+
+def verbatim(*args: str, stdin: str = "", env: dict[str, str] | None = None, index: Path) -> subprocess.CompletedProcess[str]:
+    environment = os.environ | {"VERBATIM_CORPUS_INDEX_DIR": str(index)} | (env or {})
+    environment.pop("TELEGRAM_BOT_TOKEN", None)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=environment,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_ask_prints_quotes(tmp_path: Path) -> None:
+    result = verbatim("ask", "How many Iranian individuals did the EU sanction?", index=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("1. The European Union today approved sanctions against five Iranian individuals")
+    assert "— 000_6bac14c41388e1cc.txt, 2022-10-20" in result.stdout
+    assert "\033[" not in result.stdout  # not a terminal: plain text
+
+
+def test_ask_json_shape_and_stdin_batch(tmp_path: Path) -> None:
+    result = verbatim(
+        "ask", "--json", "--top", "2", stdin="Who said this kind of information is not always true?\n\nWhat is the capital of Australia?\n",
+        index=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert set(first) == {"question", "abstained", "quotes"}
+    assert first["abstained"] is False and 1 <= len(first["quotes"]) <= 2
+    assert set(first["quotes"][0]) == JSON_KEYS
+    assert first["quotes"][0]["date"] == "2024-09-09"
+    assert second == {"question": "What is the capital of Australia?", "abstained": True, "quotes": []}
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (("ask", ""), {}, "verbatim: error: the question is empty"),
+        (("ask", "x" * 10_000), {}, "verbatim: error: the question is too long (10,000 characters"),
+        (("ask", "--top", "0", "drones"), {}, "verbatim: error: --top: must be at least 1, got 0"),
+        (("ask", "--corpus", "/no/such/dir", "drones"), {}, "verbatim: error: corpus not found: /no/such/dir"),
+        (("ask", "drones"), {"VERBATIM_INDEX_K1": "lots"}, "verbatim: error: VERBATIM_INDEX_K1: expected float"),
+    ],
+)
+def test_errors_are_one_line_and_nonzero(tmp_path: Path, args: tuple[str, ...], env: dict[str, str], message: str) -> None:
+    result = verbatim(*args, env=env, index=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(message)
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_empty_corpus_directory(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = verbatim("ask", "--corpus", str(empty), "drones", index=tmp_path / "idx")
+    assert result.returncode == 2 and "no articles in" in result.stderr
+
+
+def test_broken_article_is_a_warning_and_the_rest_answer(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "good.txt").write_text("The ministry said the dam will open in May.")
+    (corpus / "bad.txt").write_bytes(b"\xff\xfe\x00\x00")
+    result = verbatim("ask", "--corpus", str(corpus), "When will the dam open?", index=tmp_path / "idx")
+    assert result.returncode == 0
+    assert "bad.txt: binary file, skipped" in result.stderr
+    assert "the dam will open in May" in result.stdout
+
+
+def test_index_reports_what_it_holds(tmp_path: Path) -> None:
+    result = verbatim("index", index=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "articles:   5" in result.stdout and "engine:     rank-bm25" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["ask", "chat", "index", "eval", "tune", "bench", "telegram"])
+def test_every_command_has_help(tmp_path: Path, command: str) -> None:
+    result = verbatim(command, "--help", index=tmp_path)
+    assert result.returncode == 0 and "usage: verbatim" in result.stdout
+
+
+def test_chat_over_a_pipe(tmp_path: Path) -> None:
+    result = verbatim("chat", stdin="who said this kind of information is not always true\n/quit\n", index=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Kremlin spokesman Dmitry Peskov" in result.stdout
+
+
+def test_telegram_without_token_is_one_clear_line(tmp_path: Path) -> None:
+    result = verbatim("telegram", index=tmp_path)
+    assert result.returncode != 0
+    assert "TELEGRAM_BOT_TOKEN" in result.stderr and "Traceback" not in result.stderr
