@@ -75,11 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     _corpus_arguments(index)
     index.set_defaults(run=run_index)
 
-    from bot.eval_command import add_eval_arguments, run_eval
+    from bot.eval_command import add_eval_arguments
 
     evaluation = commands.add_parser("eval", help="measure answer quality on a question set or SQuAD")
     add_eval_arguments(evaluation)
-    evaluation.set_defaults(run=run_eval)
+    evaluation.set_defaults(run=run_evaluation)
 
     from bot.tune_command import add_tune_arguments, run_tune
 
@@ -180,6 +180,14 @@ def run_index(args: argparse.Namespace, settings: Settings) -> int:
     print(f"engine:     {stats.engine}")
     print(f"built in:   {stats.build_seconds:.2f} s; this run took {time.perf_counter() - began:.2f} s")
     return 0
+
+
+def run_evaluation(args: argparse.Namespace, settings: Settings) -> int:
+    """`verbatim eval`: the product, the baseline and any ablations on one benchmark."""
+    from bot.ablations import ablations
+    from bot.eval_command import run_eval
+
+    return run_eval(args, settings, ablations=ablations(settings))
 
 
 def run_telegram(args: argparse.Namespace, settings: Settings) -> int:

@@ -11,8 +11,9 @@ from rank_bm25 import BM25Okapi
 
 from retrieval.models import Answer, Article, Confidence, Quote, Sentence
 
-# A sentence ends at . ! or ? (and any closing quotes or brackets) before whitespace, or at a line break.
-_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s)|\n")
+# A sentence ends at a line break, or at . ! ? (and closing quotes) before a capital or a digit,
+# unless the word before is one letter (initials, "U.S."): naive on purpose, but not splitting names.
+_END = re.compile(r"(?<!\b\w)[.!?]+[\"'”’)\]]*(?=\s+[\"“‘(]?[A-Z0-9])|\n")
 _WORD = re.compile(r"\w+")
 
 
@@ -92,7 +93,11 @@ class BaselineAnswerer:
         def neighbour(step: int) -> str:
             other = number + step
             inside = 0 <= other < len(self._sentences)
-            return self._sentences[other].text if inside and self._sentences[other].article == sentence.article else ""
+            return (
+                self._sentences[other].text
+                if inside and self._sentences[other].article == sentence.article
+                else ""
+            )
 
         return Quote(
             text=sentence.text,
@@ -107,4 +112,3 @@ class BaselineAnswerer:
             start=sentence.start,
             end=sentence.end,
         )
-

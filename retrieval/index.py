@@ -46,14 +46,14 @@ class SentenceIndex:
         self,
         articles: Sequence[Article],
         columns: dict[str, np.ndarray],
-        lexicon: set[str],
+        lexicon: set[str] | None,
         doc_freq: dict[str, int],
         engines: dict[str, Engine],
         stats: IndexStats,
     ) -> None:
         self.articles = articles
         self.columns = columns
-        self.lexicon = lexicon  # capitalised words of the corpus, to repair glued words
+        self.lexicon = lexicon  # capitalised words of the corpus, to repair glued words; None: no repair
         self.doc_freq = doc_freq  # term -> number of body sentences holding it
         self.sentences = engines["sentence"]
         self.paragraphs = engines["paragraph"]
@@ -85,7 +85,7 @@ class SentenceIndex:
 
     def index_text(self, sentence: Sentence) -> str:
         """The sentence as the index reads it (glued words repaired)."""
-        return unglue(sentence.text, self.lexicon)
+        return index_view(sentence.text, self.lexicon)
 
     def save(self, directory: Path) -> None:
         """Write every part into `directory`."""
@@ -114,6 +114,11 @@ class SentenceIndex:
         return cls(articles, columns, lexicon, doc_freq, engines, stats)
 
 
+def index_view(text: str, lexicon: set[str] | None) -> str:
+    """Text as the index reads it: glued words repaired, unless cleaning is off (no lexicon)."""
+    return text if lexicon is None else unglue(text, lexicon)
+
+
 def choose_engine(params: IndexParameters, sentences: int) -> str:
     """The engine to use: the one forced by the settings, or by corpus size under "auto"."""
     if params.engine != "auto":
@@ -127,26 +132,28 @@ def build_index(
     """Split every article into sentences, tokenize them and index sentences, paragraphs and articles."""
     began = time.perf_counter()
     punkt: PunktParameters = train_punkt(article.text for article in articles)
-    lexicon: set[str] = set()
-    for article in articles:
-        lexicon |= capitalised_words(article.text)
+    lexicon: set[str] | None = None
+    if params.clean:
+        lexicon = set()
+        for article in articles:
+            lexicon |= capitalised_words(article.text)
     rows: list[tuple[int, int, int, int, int, int]] = []
     sentence_docs: list[list[str]] = []
     paragraph_docs: list[list[str]] = []
     article_docs: list[list[str]] = []
     for number, article in enumerate(articles):
-        sentences = split_sentences(article, number, punkt, max_sentence_chars, len(paragraph_docs))
+        sentences = split_sentences(article, number, punkt, max_sentence_chars, len(paragraph_docs), params.clean)
         for sentence in sentences:
             rows.append(
                 (number, sentence.start, sentence.end, sentence.paragraph, sentence.position, _KINDS.index(sentence.kind))
             )
             if sentence.kind is SentenceKind.BODY:
-                tokens = terms(unglue(sentence.text, lexicon))
+                tokens = terms(index_view(sentence.text, lexicon))
                 sentence_docs.append(tokens)
                 if sentence.paragraph == len(paragraph_docs):
                     paragraph_docs.append([])
                 paragraph_docs[sentence.paragraph].extend(tokens)
-        article_docs.append(terms(unglue(f"{article.title or ''}\n{article.text}", lexicon)))
+        article_docs.append(terms(index_view(f"{article.title or ''}\n{article.text}", lexicon)))
         if progress is not None:
             progress(number + 1, len(articles))
     table = np.array(rows, dtype=np.int64).reshape(-1, len(_COLUMNS))

@@ -29,6 +29,7 @@ class IndexParameters:
     b: float = 0.75
     auto_threshold: int = 50_000  # sentences from which "auto" picks the fast engine
     max_sentence_chars: int = 400  # longer sentences are split at clause boundaries
+    clean: bool = True  # repair defects (headings, captions, boilerplate, drop caps, glued words); off to measure
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ def fold_space(text: str) -> str:
 
 
 def load_questions(path: Path, texts: Mapping[str, str] | None = None) -> list[Question]:
-    """Read and validate a JSON-lines question set; with `texts` (source -> article text) check the evidence."""
+    """Read and validate a JSON-lines question set; with `texts` (source -> text) also check the evidence."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError as error:
@@ -62,7 +62,9 @@ def load_questions(path: Path, texts: Mapping[str, str] | None = None) -> list[Q
             continue
         question = parse_question(line, f"{path}:{number}", number)
         if question.id in seen:
-            raise QuestionSetError(f"{path}:{number}: duplicate id {question.id!r} (first on line {seen[question.id]})")
+            raise QuestionSetError(
+                f"{path}:{number}: duplicate id {question.id!r} (first on line {seen[question.id]})"
+            )
         seen[question.id] = number
         questions.append(question)
     if not questions:
@@ -120,7 +122,9 @@ def check_evidence(questions: list[Question], texts: Mapping[str, str], path: Pa
             if item.source not in folded:
                 raise QuestionSetError(f"{where}: evidence source {item.source!r} is not in the corpus")
             if fold_space(item.text) not in folded[item.source]:
-                raise QuestionSetError(f"{where}: evidence text {item.text[:80]!r} is not found in {item.source}")
+                raise QuestionSetError(
+                    f"{where}: evidence text {item.text[:80]!r} is not found in {item.source}"
+                )
 
 
 def _text(record: Mapping[str, Any], key: str, where: str) -> str:
@@ -136,7 +140,9 @@ def _evidence(value: Any, where: str) -> tuple[Evidence, ...]:
     found: list[Evidence] = []
     for position, item in enumerate(value, start=1):
         if not isinstance(item, dict) or set(item) != {"source", "text"}:
-            raise QuestionSetError(f"{where}: evidence {position} must be an object with exactly source and text")
+            raise QuestionSetError(
+                f"{where}: evidence {position} must be an object with exactly source and text"
+            )
         source, text = item["source"], item["text"]
         if not isinstance(source, str) or not source.strip() or not isinstance(text, str) or not text.strip():
             raise QuestionSetError(f"{where}: evidence {position} needs a non-empty source and text")

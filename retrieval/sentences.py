@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 
+from dataclasses import replace
+
 from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer, PunktTrainer
 
 from retrieval.cleaning import blocks, drop_cap_length
@@ -39,15 +41,23 @@ def train_punkt(texts: Iterable[str]) -> PunktParameters:
 
 
 def split_sentences(
-    article: Article, article_index: int, params: PunktParameters, max_chars: int, first_paragraph: int
+    article: Article,
+    article_index: int,
+    params: PunktParameters,
+    max_chars: int,
+    first_paragraph: int,
+    clean: bool = True,
 ) -> list[Sentence]:
-    """The sentences of one article, of every kind; body blocks count as paragraphs from `first_paragraph`."""
+    """The sentences of one article, of every kind; body blocks count as paragraphs from `first_paragraph`.
+
+    With `clean` off every block is body text and drop caps stay (to measure what cleaning is worth)."""
     punkt = PunktSentenceTokenizer(params)
     text = article.text
     found: list[Sentence] = []
     paragraph = first_paragraph
-    for number, block in enumerate(blocks(text)):
-        start = block.start + (drop_cap_length(text, block.start) if number == 0 else 0)
+    for number, found_block in enumerate(blocks(text)):
+        block = found_block if clean else replace(found_block, kind=SentenceKind.BODY)
+        start = block.start + (drop_cap_length(text, block.start) if number == 0 and clean else 0)
         spans = _merge(text, [(start + s, start + e) for s, e in punkt.span_tokenize(text[start : block.end])])
         for span_start, span_end in spans:
             for piece_start, piece_end in _clauses(text, span_start, span_end, max_chars):

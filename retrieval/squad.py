@@ -9,14 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from retrieval.baseline import naive_sentences
 from retrieval.evaluation import Expectation, Matcher
 from retrieval.models import Article, Quote
 from retrieval.questions import fold_space
 
 MAX_QUOTE_CHARS = 400
 MAX_QUOTE_SENTENCES = 2
-# A sentence boundary inside a quote: end punctuation, not after a one-letter word ("U.S."), then a capital.
-_BOUNDARY = re.compile(r"(?<!\b\w)[.!?]+[\"'”’)\]]*\s+(?=[\"“‘(]?[A-Z])")
 _KINDS = (
     ("how_many", re.compile(r"\bhow (many|much)\b")),
     ("when", re.compile(r"\b(when|what year|what day|what date|what time|what century|what decade)\b")),
@@ -25,6 +24,11 @@ _KINDS = (
     ("why", re.compile(r"\bwhy\b")),
     ("how", re.compile(r"\bhow\b")),
     ("what", re.compile(r"\b(what|which)\b")),
+)
+# Abbreviations the naive splitter cuts after; a quote's sentence count must not grow because of them.
+_ABBREVIATION = re.compile(
+    r"mr|mrs|ms|dr|st|jr|sr|gen|col|lt|sgt|capt|gov|sen|rep|prof|rev|mt|ft|no|vs|etc|inc|ltd|co|corp"
+    r"|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
 )
 T = TypeVar("T")
 
@@ -92,7 +96,19 @@ def question_kind(question: str) -> str:
 
 def is_short(text: str, max_chars: int = MAX_QUOTE_CHARS, max_sentences: int = MAX_QUOTE_SENTENCES) -> bool:
     """A quote counts only when it is at most `max_chars` long and at most `max_sentences` sentences."""
-    return len(text) <= max_chars and len(_BOUNDARY.findall(text.strip())) < max_sentences
+    return len(text) <= max_chars and sentence_count(text) <= max_sentences
+
+
+def sentence_count(text: str) -> int:
+    """Sentences in a quote: the naive regex split, not counting cuts after abbreviations ("St. Louis")."""
+    pieces = naive_sentences(text)
+    cuts = sum(1 for piece in pieces[:-1] if _ABBREVIATION.fullmatch(_last_word(piece.text)))
+    return len(pieces) - cuts
+
+
+def _last_word(sentence: str) -> str:
+    words = sentence.rstrip(".!?\"'”’)]").split()
+    return words[-1].lower() if words else ""
 
 
 def squad_matcher(question: SquadQuestion, max_chars: int = MAX_QUOTE_CHARS) -> Matcher:
@@ -130,10 +146,11 @@ def _question(qa: Any, source: str, where: str) -> SquadQuestion:
     ident = _field(qa, "id", str, where)
     text = _field(qa, "question", str, where)
     answers = _field(qa, "answers", list, where)
-    texts = [a.get("text") for a in answers if isinstance(a, dict)]
-    if not texts or not all(isinstance(t, str) and t.strip() for t in texts):
+    texts = [a.get("text") if isinstance(a, dict) else None for a in answers]
+    gold = [t.strip() for t in texts if isinstance(t, str) and t.strip()]
+    if not gold or len(gold) != len(texts):
         raise SquadError(f"{where}: question {ident!r} needs answers with a non-empty text")
-    return SquadQuestion(ident, text.strip(), tuple(dict.fromkeys(t.strip() for t in texts)), source)
+    return SquadQuestion(ident, text.strip(), tuple(dict.fromkeys(gold)), source)
 
 
 def _field(record: Any, key: str, kind: type[T], where: str) -> T:

@@ -1,0 +1,23 @@
+"""Variants of the product with one component switched off, so `verbatim eval --ablate` shows its worth."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from bot.eval_command import AnswererFactory, product_factory
+from bot.settings import Settings
+from retrieval.parameters import FEATURES
+
+
+def ablations(settings: Settings) -> dict[str, AnswererFactory]:
+    """Name -> the product built without that component."""
+    ranking, index = settings.ranking, settings.index
+    bm25_only = dict.fromkeys(FEATURES, 0.0) | {"sentence_bm25": 1.0}
+    variants = {
+        "ranking": dataclasses.replace(settings, ranking=dataclasses.replace(ranking, weights=bm25_only)),
+        "paragraphs": dataclasses.replace(settings, ranking=dataclasses.replace(ranking, paragraphs=1)),
+        "dedupe": dataclasses.replace(settings, ranking=dataclasses.replace(ranking, duplicate_similarity=1.01)),
+        "abstention": dataclasses.replace(settings, ranking=dataclasses.replace(ranking, abstain_threshold=0.0)),
+        "cleaning": dataclasses.replace(settings, index=dataclasses.replace(index, clean=False)),
+    }
+    return {name: product_factory(variant) for name, variant in variants.items()}
