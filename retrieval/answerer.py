@@ -14,7 +14,7 @@ from retrieval.features import Question, features, idf, read_question
 from retrieval.index import SentenceIndex
 from retrieval.models import Answer, Confidence, Quote, SentenceKind, Source
 from retrieval.parameters import FEATURES, RankingParameters
-from retrieval.tokenization import terms, tokens
+from retrieval.tokenization import tokens
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ class Answerer:
         sentence_terms: list[frozenset[str]] = []
         for doc, sentence_id, paragraph, article in zip(docs, sentence_ids, paragraph_of, article_of, strict=True):
             sentence = index.sentence(sentence_id)
-            found = terms(index.index_text(sentence))
+            found = index.sentence_terms[doc]
             scaled = (hits[doc] / top[0], paragraphs[paragraph] / top[1], article_scores[article] / top[2])
             values = features(question, sentence.text, found, sentence.position, scaled, term_weights)
             rows.append([values[name] for name in FEATURES])

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 _KINDS = list(SentenceKind)
 _COLUMNS = ("article", "start", "end", "paragraph", "position", "kind")
+_TERM_FILES = ("term_ids", "term_offsets")
 Progress = Callable[[int, int], None]  # (articles done, articles in all)
 
 
@@ -50,11 +51,13 @@ class SentenceIndex:
         doc_freq: dict[str, int],
         engines: dict[str, Engine],
         stats: IndexStats,
+        sentence_terms: SentenceTerms,
     ) -> None:
         self.articles = articles
         self.columns = columns
         self.lexicon = lexicon  # capitalised words of the corpus, to repair glued words; None: no repair
         self.doc_freq = doc_freq  # term -> number of body sentences holding it
+        self.sentence_terms = sentence_terms
         self.sentences = engines["sentence"]
         self.paragraphs = engines["paragraph"]
         self.article_engine = engines["article"]
@@ -90,10 +93,12 @@ class SentenceIndex:
     def save(self, directory: Path) -> None:
         """Write every part into `directory`."""
         with (directory / "articles.pickle").open("wb") as handle:
-            state = (list(self.articles), self.lexicon, self.doc_freq, self.stats)
+            state = (list(self.articles), self.lexicon, self.doc_freq, self.stats, self.sentence_terms.vocabulary)
             pickle.dump(state, handle, protocol=pickle.HIGHEST_PROTOCOL)
         for name in _COLUMNS:
             np.save(directory / f"{name}.npy", self.columns[name])
+        np.save(directory / "term_ids.npy", self.sentence_terms.ids)
+        np.save(directory / "term_offsets.npy", self.sentence_terms.offsets)
         for part in ("sentence", "paragraph", "article"):
             (directory / part).mkdir()
         self.sentences.save(directory / "sentence")
@@ -105,13 +110,35 @@ class SentenceIndex:
         """Read an index written by `save`; raises EngineError when a part is damaged."""
         try:
             with (directory / "articles.pickle").open("rb") as handle:
-                articles, lexicon, doc_freq, stats = pickle.load(handle)
+                articles, lexicon, doc_freq, stats, vocabulary = pickle.load(handle)
             columns = {name: np.load(directory / f"{name}.npy", mmap_mode="r") for name in _COLUMNS}
+            ids, offsets = (np.load(directory / f"{name}.npy", mmap_mode="r") for name in _TERM_FILES)
         except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
             raise EngineError(f"cannot read the index in {directory}: {error}") from error
         make = engine_class(engine)
         engines = {part: make.load(directory / part) for part in ("sentence", "paragraph", "article")}
-        return cls(articles, columns, lexicon, doc_freq, engines, stats)
+        return cls(articles, columns, lexicon, doc_freq, engines, stats, SentenceTerms(vocabulary, ids, offsets))
+
+
+class SentenceTerms:
+    """The index terms of every body sentence, stored as ids so a restart never re-tokenizes."""
+
+    def __init__(self, vocabulary: list[str], ids: np.ndarray, offsets: np.ndarray) -> None:
+        self.vocabulary = vocabulary
+        self.ids = ids
+        self.offsets = offsets  # sentence d holds ids[offsets[d]:offsets[d + 1]]
+
+    @classmethod
+    def of(cls, documents: Sequence[Sequence[str]]) -> SentenceTerms:
+        """Encode tokenized sentences."""
+        number: dict[str, int] = {}
+        ids = [number.setdefault(term, len(number)) for doc in documents for term in doc]
+        offsets = np.cumsum([0, *(len(doc) for doc in documents)], dtype=np.int64)
+        return cls(list(number), np.array(ids, dtype=np.int32), offsets)
+
+    def __getitem__(self, doc: int) -> list[str]:
+        vocabulary = self.vocabulary
+        return [vocabulary[i] for i in self.ids[self.offsets[doc] : self.offsets[doc + 1]].tolist()]
 
 
 def index_view(text: str, lexicon: set[str] | None) -> str:
@@ -177,4 +204,4 @@ def build_index(
         build_seconds=round(time.perf_counter() - began, 3),
     )
     log.info("indexed %d articles, %d sentences with %s", stats.articles, stats.sentences, engine)
-    return SentenceIndex(articles, columns, lexicon, dict(doc_freq), engines, stats)
+    return SentenceIndex(articles, columns, lexicon, dict(doc_freq), engines, stats, SentenceTerms.of(sentence_docs))

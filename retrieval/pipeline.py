@@ -20,7 +20,7 @@ from retrieval.store import IndexDamaged, current_generation, write_generation
 log = logging.getLogger(__name__)
 
 # Bump when sentence splitting, tokenization or the on-disk layout change: old indexes are then rebuilt.
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
 
 
 def open_answerer(

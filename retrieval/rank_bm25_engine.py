@@ -35,6 +35,12 @@ class RankBM25Engine:
     def __init__(self, model: BM25Okapi | None, size: int) -> None:
         self._model = model
         self._size = size
+        # Postings (term -> documents holding it), so only documents that can score are scored.
+        postings: dict[str, list[int]] = {}
+        for doc, frequencies in enumerate(model.doc_freqs if model is not None else ()):
+            for term in frequencies:
+                postings.setdefault(term, []).append(doc)
+        self._postings = {term: np.array(docs, dtype=np.int64) for term, docs in postings.items()}
 
     @classmethod
     def build(cls, documents: Sequence[Sequence[str]], k1: float, b: float) -> RankBM25Engine:
@@ -66,13 +72,16 @@ class RankBM25Engine:
         return self._size
 
     def search(self, query: Sequence[str], k: int) -> list[tuple[int, float]]:
-        """Score every document and keep the k best with a positive score."""
+        """The k best documents with a positive score; rank-bm25 scores those holding a query term."""
         if self._model is None or not query or k <= 0:
             return []
-        scores = self._model.get_scores(list(query))
-        positive = np.flatnonzero(scores > 0)
-        best = heapq.nsmallest(k, positive.tolist(), key=lambda i: (-scores[i], i))
-        return [(int(i), float(scores[i])) for i in best]
+        lists = [self._postings[term] for term in set(query) if term in self._postings]
+        if not lists:
+            return []
+        docs = np.unique(np.concatenate(lists))
+        scores = self._model.get_batch_scores(list(query), docs.tolist())
+        best = heapq.nsmallest(k, range(len(docs)), key=lambda i: (-scores[i], docs[i]))
+        return [(int(docs[i]), float(scores[i])) for i in best if scores[i] > 0]
 
     def score(self, query: Sequence[str], ids: Sequence[int]) -> list[float]:
         """Scores of chosen documents only."""
