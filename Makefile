@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install clean
+.PHONY: run test lint install clean bench-telegram
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest
+
+# 50 simulated users x 10 questions through a fake Telegram server (a benchmark, not a test).
+bench-telegram: $(STAMP)
+	$(BIN)/python -m tests.bench_telegram_load
 
 clean:
 	rm -rf $(VENV) .verbatim-index .pytest_cache .mypy_cache .ruff_cache

@@ -30,7 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
+        # The bot is a service: its operator wants to see it start, refuse and stop.
+        level=logging.INFO if args.verbose or args.run is run_telegram else logging.WARNING,
         format="verbatim: %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
