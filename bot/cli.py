@@ -106,7 +106,12 @@ def _corpus_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=("auto", "rank-bm25", "bm25s"), help="BM25 engine (default: auto)")
 
 
-FLAGS = {"corpus.path": "--corpus", "corpus.index_dir": "--index-dir", "answers.top_k": "--top", "index.engine": "--engine"}
+FLAGS = {
+    "corpus.path": "--corpus",
+    "corpus.index_dir": "--index-dir",
+    "answers.top_k": "--top",
+    "index.engine": "--engine",
+}
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -136,7 +136,7 @@ def _check(section: str, key: str, value: Any, where: str) -> Any:
         value = float(value)
     if not isinstance(value, kind) or isinstance(value, bool):
         raise SettingsError(f"{where}: expected {kind.__name__}, got {value!r}")
-    if kind is list and not all(isinstance(item, int) and not isinstance(item, bool) for item in value):
+    if isinstance(value, list) and not all(isinstance(item, int) and not isinstance(item, bool) for item in value):
         raise SettingsError(f"{where}: expected a list of numeric ids, got {value!r}")
     _check_range(section, key, value, where)
     return value

@@ -8,6 +8,8 @@ import logging
 import time
 from pathlib import Path
 
+import numpy as np
+
 from bot.settings import TUNED, Settings
 from retrieval.answerer import Answerer
 from retrieval.corpus import load_corpus
@@ -17,23 +19,39 @@ from retrieval.pipeline import open_answerer
 from retrieval.questions import load_questions
 from retrieval.squad import expectations as squad_expectations
 from retrieval.squad import load_squad, sample
-from retrieval.tuning import choose_threshold, collect, fit_weights, quality, sweep_bm25, top_evidence
+from retrieval.tuning import (
+    CaseSet,
+    choose_threshold,
+    collect,
+    fit_softmax,
+    fit_weights,
+    quality,
+    sweep_bm25,
+    top_evidence,
+)
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 K1_GRID = (0.3, 0.6, 0.9, 1.2, 1.5)
 B_GRID = (0.3, 0.5, 0.75, 0.9)
+FOLDS = 4
 
 
 def add_tune_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `verbatim tune`."""
     parser.add_argument(
-        "--questions", type=Path, default=ROOT / "tests" / "questions" / "seeds.jsonl", help="seeds question set"
+        "--questions",
+        type=Path,
+        default=ROOT / "tests" / "questions" / "seeds.jsonl",
+        help="seeds question set",
     )
     parser.add_argument("--corpus", type=Path, default=ROOT / "seeds", help="corpus of the question set")
     parser.add_argument(
-        "--squad", type=Path, default=ROOT.parent / "shared" / "squad" / "squad-dev-tune.json", help="SQuAD tuning half"
+        "--squad",
+        type=Path,
+        default=ROOT.parent / "shared" / "squad" / "squad-dev-tune.json",
+        help="SQuAD tuning half",
     )
     parser.add_argument("--sweep-sample", type=int, default=1000, help="SQuAD questions used for the k1/b sweep")
     parser.add_argument("--output", type=Path, help=f"where to write the choice (default: config/{TUNED})")
@@ -67,8 +85,10 @@ def run_tune(args: argparse.Namespace, settings: Settings) -> int:
     squad_rows = sweep_bm25(answerer(base, ranking, True), squad_sample, grid) if squad else seed_rows
     scores = []
     for seed_row, squad_row, (k1, b) in zip(seed_rows, squad_rows, grid, strict=True):
-        print(f"{seed_row.setting:<16} {_pair(seed_row.p_at_1, seed_row.mrr_at_5):>16} "
-              f"{_pair(squad_row.p_at_1, squad_row.mrr_at_5):>16}")
+        print(
+            f"{seed_row.setting:<16} {_pair(seed_row.p_at_1, seed_row.mrr_at_5):>16} "
+            f"{_pair(squad_row.p_at_1, squad_row.mrr_at_5):>16}"
+        )
         scores.append(((seed_row.mrr_at_5 + squad_row.mrr_at_5) / 2, k1, b))
     _, k1, b = max(scores)
     chosen = dataclasses.replace(base, k1=k1, b=b)
@@ -76,26 +96,20 @@ def run_tune(args: argparse.Namespace, settings: Settings) -> int:
 
     start = dict.fromkeys(FEATURES, 0.0) | {"sentence_bm25": 1.0}
     plain = dataclasses.replace(ranking, weights=start)
-    seed_answerer = answerer(chosen, plain, False)
-    case_sets = [collect(seed_answerer, seeds)]
+    seed_cases = collect(answerer(chosen, plain, False), seeds)
+    folds: list[CaseSet] = []
     if squad:
-        case_sets.append(collect(answerer(chosen, plain, True), squad_all))
-    weights, _ = fit_weights(case_sets, start)
-    print("\nRanking weights (coordinate ascent on mean MRR@5)")
-    names = ["seeds tune"] + (["SQuAD tune"] if squad else [])
-    for name, cases in zip(names, case_sets, strict=True):
-        before = quality(cases, _vector(start))
-        after = quality(cases, _vector(weights))
-        print(f"{name:<12} P@1 {before[0]:.3f} -> {after[0]:.3f}   MRR@5 {before[1]:.3f} -> {after[1]:.3f}")
-    for name in FEATURES:
-        print(f"  {name:<16} {weights[name]:+.2f}")
-
+        squad_answerer = answerer(chosen, plain, True)
+        folds = [collect(squad_answerer, part) for part in _folds(squad_all, FOLDS)]
+    weights = _fit_and_report(seed_cases, folds, start)
     fitted = dataclasses.replace(ranking, weights=weights, abstain_threshold=0.0)
     answerable, unanswerable = top_evidence(answerer(chosen, fitted, False), seeds)
     threshold = choose_threshold(answerable, unanswerable)
-    print(f"\nAbstention threshold: {threshold} (evidence of the top quote; "
-          f"{sum(e < threshold for e in unanswerable)}/{len(unanswerable)} unanswerable abstained, "
-          f"{sum(e < threshold for e in answerable)}/{len(answerable)} answerable wrongly abstained)")
+    print(
+        f"\nAbstention threshold: {threshold} (evidence of the top quote; "
+        f"{sum(e < threshold for e in unanswerable)}/{len(unanswerable)} unanswerable abstained, "
+        f"{sum(e < threshold for e in answerable)}/{len(answerable)} answerable wrongly abstained)"
+    )
     text = _toml(chosen, weights, threshold, _sources(args, squad is not None, seeds, squad_all))
     if args.dry_run:
         print("\n" + text)
@@ -106,15 +120,73 @@ def run_tune(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _folds(expectations: list[Expectation], count: int) -> list[list[Expectation]]:
+    """SQuAD questions in `count` folds by article title, so no title is in two folds."""
+    titles = sorted({e.expected.split(":")[1] for e in expectations})
+    fold_of = {title: i % count for i, title in enumerate(titles)}
+    return [[e for e in expectations if fold_of[e.expected.split(":")[1]] == i] for i in range(count)]
+
+
+def _fit_and_report(seed_cases: CaseSet, folds: list[CaseSet], start: dict[str, float]) -> dict[str, float]:
+    """Fit the reranker both ways on all tuning data, keep the better; report SQuAD cross-validation."""
+    everything = [seed_cases, *([_merge(folds)] if folds else [])]
+    candidates = {
+        "softmax": fit_softmax(everything),
+        "coordinate ascent": fit_weights(everything, start)[0],
+    }
+    print("\nRanking weights (P@1 / MRR@5 on the tuning data they were fitted on)")
+    print(f"{'fit':<18} {'seeds tune':>16} {'SQuAD tune':>16} {'SQuAD 4-fold CV':>18}")
+    best_name, best_score = "", -1.0
+    for name, fitted in [("BM25 only", start), *candidates.items()]:
+        seed_q = quality(seed_cases, _vector(fitted))
+        squad_q = quality(everything[-1], _vector(fitted)) if folds else (0.0, 0.0)
+        cross = _cross_validate(name, seed_cases, folds, start) if folds else (0.0, 0.0)
+        print(f"{name:<18} {_pair(*seed_q):>16} {_pair(*squad_q):>16} {_pair(*cross):>18}")
+        score = (seed_q[1] + squad_q[1]) / (2 if folds else 1)
+        if name in candidates and score > best_score:
+            best_name, best_score = name, score
+    print(f"chosen: {best_name}")
+    weights = candidates[best_name]
+    for name in FEATURES:
+        print(f"  {name:<20} {weights[name]:+.4f}")
+    return weights
+
+
+def _cross_validate(
+    name: str, seed_cases: CaseSet, folds: list[CaseSet], start: dict[str, float]
+) -> tuple[float, float]:
+    """Mean P@1 and MRR@5 on each SQuAD fold of weights fitted without it (seeds always in training)."""
+    scores = []
+    for held in range(len(folds)):
+        training = [seed_cases, _merge([f for i, f in enumerate(folds) if i != held])]
+        if name == "softmax":
+            fitted = fit_softmax(training)
+        elif name == "coordinate ascent":
+            fitted = fit_weights(training, start)[0]
+        else:
+            fitted = start
+        scores.append(quality(folds[held], _vector(fitted)))
+    return float(np.mean([s[0] for s in scores])), float(np.mean([s[1] for s in scores]))
+
+
+def _merge(parts: list[CaseSet]) -> CaseSet:
+    """One case set holding the questions of several."""
+    offsets = np.cumsum([0, *(len(p.features) for p in parts[:-1])])
+    return CaseSet(
+        features=np.vstack([p.features for p in parts]),
+        relevant=np.concatenate([p.relevant for p in parts]),
+        starts=np.concatenate([p.starts + o for p, o in zip(parts, offsets, strict=True)]).astype(np.int64),
+        questions=sum(p.questions for p in parts),
+    )
+
+
 def settings_dir(args: argparse.Namespace) -> Path:
     """The directory of the settings file in use."""
     return args.config.parent if args.config else ROOT / "config"
 
 
-def _vector(weights: dict[str, float]) -> list[float]:
-    import numpy as np
-
-    return np.array([weights[name] for name in FEATURES])  # type: ignore[return-value]
+def _vector(weights: dict[str, float]) -> np.ndarray:
+    return np.array([weights[name] for name in FEATURES])
 
 
 def _pair(p1: float, mrr: float) -> str:
@@ -139,7 +211,7 @@ def _toml(params: IndexParameters, weights: dict[str, float], threshold: float, 
         f"abstain_threshold = {threshold}",
         "",
         "[ranking.weights]",
-        *(f"{name} = {round(value, 4)}" for name, value in weights.items()),
+        *(f"{name} = {round(value, 6)}" for name, value in weights.items()),
         "",
     ]
     return "\n".join(lines)

@@ -63,7 +63,9 @@ class RankedCandidate:
 class Answerer:
     """Answers questions from one index with the given ranking parameters."""
 
-    def __init__(self, index: SentenceIndex, ranking: RankingParameters, max_question_chars: int = 1000) -> None:
+    def __init__(
+        self, index: SentenceIndex, ranking: RankingParameters, max_question_chars: int = 1000
+    ) -> None:
         self.index = index
         self.ranking = ranking
         self.max_question_chars = max_question_chars
@@ -103,7 +105,9 @@ class Answerer:
         sentence = self._sentence_at(quote)
         before = self._neighbours(sentence, -1, n)
         after = self._neighbours(sentence, +1, n)
-        return [self.index.sentence(i).text for i in reversed(before)], [self.index.sentence(i).text for i in after]
+        return [self.index.sentence(i).text for i in reversed(before)], [
+            self.index.sentence(i).text for i in after
+        ]
 
     def candidates(self, question: Question) -> Candidates:
         """Every candidate sentence for a question with its feature vector (what the ranker and tuning see)."""
@@ -132,13 +136,20 @@ class Answerer:
             max(article_scores.values(), default=0.0) or 1.0,
         )
         term_weights = {t: idf(index.doc_freq, index.stats.sentences, t) for t in question.unique}
+        by_score = sorted(docs, key=lambda d: (-hits[d], d))
+        bm25_rank = {doc: rank for rank, doc in enumerate(by_score)}
         rows: list[list[float]] = []
         sentence_terms: list[frozenset[str]] = []
-        for doc, sentence_id, paragraph, article in zip(docs, sentence_ids, paragraph_of, article_of, strict=True):
+        for doc, sentence_id, paragraph, article in zip(
+            docs, sentence_ids, paragraph_of, article_of, strict=True
+        ):
             sentence = index.sentence(sentence_id)
             found = index.sentence_terms[doc]
             scaled = (hits[doc] / top[0], paragraphs[paragraph] / top[1], article_scores[article] / top[2])
-            values = features(question, sentence.text, found, sentence.position, scaled, term_weights)
+            raw = (hits[doc], paragraphs[paragraph], article_scores[article])
+            values = features(
+                question, sentence.text, found, sentence.position, scaled, term_weights, raw, bm25_rank[doc]
+            )
             rows.append([values[name] for name in FEATURES])
             sentence_terms.append(frozenset(found))
         matrix = np.array(rows, dtype=float).reshape(len(rows), len(FEATURES))
@@ -171,7 +182,10 @@ class Answerer:
                 if len(kept) == top_k:
                     continue
                 kept.append((candidate, []))
-            elif article not in duplicate[1] and article != self.index.columns["article"][duplicate[0].sentence]:
+            elif (
+                article not in duplicate[1]
+                and article != self.index.columns["article"][duplicate[0].sentence]
+            ):
                 duplicate[1].append(article)
         return [self._quote(candidate, others, question) for candidate, others in kept]
 

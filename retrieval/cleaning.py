@@ -25,9 +25,26 @@ _DROP_CAP = re.compile(r"[A-Z](?=(?:The|A|An|In|On|At|It|As|For|After|When|While
 # Words glued where a link lost its space: "Stoltenbergsaid", "Kristerssonat", "Putinwhich".
 _GLUED = re.compile(r"\b([A-Z][a-z]{2,})([a-z]{2,})\b")
 _LONG_TAILS = frozenset(
-    "said says among which then with from that where when while into after before against about".split()
+    [
+        "said",
+        "says",
+        "among",
+        "which",
+        "then",
+        "with",
+        "from",
+        "that",
+        "where",
+        "when",
+        "while",
+        "into",
+        "after",
+        "before",
+        "against",
+        "about",
+    ]
 )
-_SHORT_TAILS = frozenset("at in on of to and for was is has had who".split())
+_SHORT_TAILS = frozenset(["at", "in", "on", "of", "to", "and", "for", "was", "is", "has", "had", "who"])
 _CAPITALISED = re.compile(r"\b[A-Z][a-z]{2,}\b")
 
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from retrieval.parameters import FEATURES
-from retrieval.tokenization import terms, words
+from retrieval.tokenization import STOPWORDS, terms, words
 
 # What a question asks for, read from its wording; first match wins.
 _EXPECTS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("number", re.compile(r"\bhow (?:many|much|large|big|far|long)\b|\bwhat (?:number|percentage|amount|share)\b")),
+    (
+        "number",
+        re.compile(r"\bhow (?:many|much|large|big|far|long)\b|\bwhat (?:number|percentage|amount|share)\b"),
+    ),
     ("date", re.compile(r"\bwhen\b|\bwhat (?:date|day|year|month|time)\b|\bsince when\b|\bhow long ago\b")),
     ("reason", re.compile(r"\bwhy\b|\bwhat (?:reason|caused|led)\b|\bfor what reason\b")),
     ("place", re.compile(r"\bwhere\b|\b(?:which|what) (?:city|country|place|region|town|village)\b")),
@@ -58,6 +62,7 @@ class Question:
     unique: tuple[str, ...]
     expects: str | None  # "number", "date", "reason", "place", "person" or None
     surface: frozenset[str]  # the question's own words, lower case
+    grams: frozenset[str]  # character 4-grams of its content words (catch "Iranian" ~ "Iran", typos)
 
 
 # The frame of a question ("how many", "how much") asks for a kind of answer; it is not a search term.
@@ -69,7 +74,26 @@ def read_question(text: str) -> Question:
     question_terms = tuple(terms(_FRAME.sub("how", text)))
     lowered = text.lower()
     expects = next((kind for kind, pattern in _EXPECTS if pattern.search(lowered)), None)
-    return Question(text, question_terms, tuple(dict.fromkeys(question_terms)), expects, frozenset(words(text)))
+    surface = words(text)
+    return Question(
+        text,
+        question_terms,
+        tuple(dict.fromkeys(question_terms)),
+        expects,
+        frozenset(surface),
+        char_grams(surface),
+    )
+
+
+def char_grams(surface: Sequence[str]) -> frozenset[str]:
+    """Character 4-grams of the content words, with word boundaries marked."""
+    grams: set[str] = set()
+    for word in surface:
+        if word in STOPWORDS:
+            continue
+        padded = f" {word} "
+        grams.update(padded[i : i + 4] for i in range(max(1, len(padded) - 3)))
+    return frozenset(grams)
 
 
 def idf(doc_freq: Mapping[str, int], total: int, term: str) -> float:
@@ -85,8 +109,11 @@ def features(
     position: int,
     bm25: tuple[float, float, float],
     weights_of_terms: Mapping[str, float],
+    raw: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    rank: int = 0,
 ) -> dict[str, float]:
-    """The feature vector of one candidate; `bm25` holds sentence, paragraph and article scores scaled to 0..1."""
+    """The feature vector of one candidate: `bm25` holds sentence, paragraph and article scores scaled to 0..1
+    (divided by the best candidate's), `raw` the same unscaled, `rank` the sentence's BM25 rank (0 = best)."""
     present = set(sentence_terms)
     matched = [term for term in question.unique if term in present]
     total_weight = sum(weights_of_terms[term] for term in question.unique) or 1.0
@@ -94,6 +121,11 @@ def features(
         "sentence_bm25": bm25[0],
         "paragraph_bm25": bm25[1],
         "article_bm25": bm25[2],
+        "sentence_bm25_raw": raw[0],
+        "paragraph_bm25_raw": raw[1],
+        "article_bm25_raw": raw[2],
+        "sentence_rank": 1.0 / (1 + rank),
+        "char_ngrams": _overlap(question.grams, char_grams(words(text))),
         "coverage": len(matched) / len(question.unique) if question.unique else 0.0,
         "idf_coverage": sum(weights_of_terms[term] for term in matched) / total_weight,
         "bigrams": _bigrams(question.terms, sentence_terms),
@@ -106,11 +138,15 @@ def features(
     return {name: values[name] for name in FEATURES}
 
 
+def _overlap(wanted: frozenset[str], found: frozenset[str]) -> float:
+    return len(wanted & found) / len(wanted) if wanted else 0.0
+
+
 def _bigrams(question_terms: Sequence[str], sentence_terms: Sequence[str]) -> float:
-    pairs = set(zip(question_terms, question_terms[1:], strict=False))
+    pairs = set(pairwise(question_terms))
     if not pairs:
         return 0.0
-    return len(pairs & set(zip(sentence_terms, sentence_terms[1:], strict=False))) / len(pairs)
+    return len(pairs & set(pairwise(sentence_terms))) / len(pairs)
 
 
 def _proximity(matched: Sequence[str], sentence_terms: Sequence[str]) -> float:

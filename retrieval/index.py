@@ -93,7 +93,13 @@ class SentenceIndex:
     def save(self, directory: Path) -> None:
         """Write every part into `directory`."""
         with (directory / "articles.pickle").open("wb") as handle:
-            state = (list(self.articles), self.lexicon, self.doc_freq, self.stats, self.sentence_terms.vocabulary)
+            state = (
+                list(self.articles),
+                self.lexicon,
+                self.doc_freq,
+                self.stats,
+                self.sentence_terms.vocabulary,
+            )
             pickle.dump(state, handle, protocol=pickle.HIGHEST_PROTOCOL)
         for name in _COLUMNS:
             np.save(directory / f"{name}.npy", self.columns[name])
@@ -117,7 +123,9 @@ class SentenceIndex:
             raise EngineError(f"cannot read the index in {directory}: {error}") from error
         make = engine_class(engine)
         engines = {part: make.load(directory / part) for part in ("sentence", "paragraph", "article")}
-        return cls(articles, columns, lexicon, doc_freq, engines, stats, SentenceTerms(vocabulary, ids, offsets))
+        return cls(
+            articles, columns, lexicon, doc_freq, engines, stats, SentenceTerms(vocabulary, ids, offsets)
+        )
 
 
 class SentenceTerms:
@@ -154,7 +162,10 @@ def choose_engine(params: IndexParameters, sentences: int) -> str:
 
 
 def build_index(
-    articles: Sequence[Article], params: IndexParameters, max_sentence_chars: int, progress: Progress | None = None
+    articles: Sequence[Article],
+    params: IndexParameters,
+    max_sentence_chars: int,
+    progress: Progress | None = None,
 ) -> SentenceIndex:
     """Split every article into sentences, tokenize them and index sentences, paragraphs and articles."""
     began = time.perf_counter()
@@ -169,10 +180,19 @@ def build_index(
     paragraph_docs: list[list[str]] = []
     article_docs: list[list[str]] = []
     for number, article in enumerate(articles):
-        sentences = split_sentences(article, number, punkt, max_sentence_chars, len(paragraph_docs), params.clean)
+        sentences = split_sentences(
+            article, number, punkt, max_sentence_chars, len(paragraph_docs), params.clean
+        )
         for sentence in sentences:
             rows.append(
-                (number, sentence.start, sentence.end, sentence.paragraph, sentence.position, _KINDS.index(sentence.kind))
+                (
+                    number,
+                    sentence.start,
+                    sentence.end,
+                    sentence.paragraph,
+                    sentence.position,
+                    _KINDS.index(sentence.kind),
+                )
             )
             if sentence.kind is SentenceKind.BODY:
                 tokens = terms(index_view(sentence.text, lexicon))
@@ -204,4 +224,6 @@ def build_index(
         build_seconds=round(time.perf_counter() - began, 3),
     )
     log.info("indexed %d articles, %d sentences with %s", stats.articles, stats.sentences, engine)
-    return SentenceIndex(articles, columns, lexicon, dict(doc_freq), engines, stats, SentenceTerms.of(sentence_docs))
+    return SentenceIndex(
+        articles, columns, lexicon, dict(doc_freq), engines, stats, SentenceTerms.of(sentence_docs)
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class Article:
     url: str | None = None
 
 
-class SentenceKind(str, Enum):
+class SentenceKind(StrEnum):
     """What role a sentence plays in its article; only BODY sentences are answers."""
 
     BODY = "body"
@@ -51,7 +51,7 @@ class Source:
     title: str | None = None
 
 
-class Confidence(str, Enum):
+class Confidence(StrEnum):
     """How strongly the evidence supports a quote, for people rather than machines."""
 
     HIGH = "high"

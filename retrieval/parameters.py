@@ -9,6 +9,11 @@ FEATURES: tuple[str, ...] = (
     "sentence_bm25",
     "paragraph_bm25",
     "article_bm25",
+    "sentence_bm25_raw",
+    "paragraph_bm25_raw",
+    "article_bm25_raw",
+    "sentence_rank",
+    "char_ngrams",
     "coverage",
     "idf_coverage",
     "bigrams",
@@ -29,14 +34,18 @@ class IndexParameters:
     b: float = 0.75
     auto_threshold: int = 50_000  # sentences from which "auto" picks the fast engine
     max_sentence_chars: int = 400  # longer sentences are split at clause boundaries
-    clean: bool = True  # repair defects (headings, captions, boilerplate, drop caps, glued words); off to measure
+    clean: bool = (
+        True  # repair defects (headings, captions, boilerplate, drop caps, glued words); off to measure
+    )
 
 
 @dataclass(frozen=True)
 class RankingParameters:
     """How candidates are gathered, ranked, de-duplicated and judged."""
 
-    weights: dict[str, float] = field(default_factory=lambda: dict.fromkeys(FEATURES, 0.0) | {"sentence_bm25": 1.0})
+    weights: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(FEATURES, 0.0) | {"sentence_bm25": 1.0}
+    )
     candidates: int = 100  # sentences re-ranked per question
     paragraphs: int = 20  # best paragraphs whose sentences join the candidates
     abstain_threshold: float = 0.0  # abstain when the best quote's evidence is below this

@@ -20,7 +20,7 @@ from retrieval.store import IndexDamaged, current_generation, write_generation
 log = logging.getLogger(__name__)
 
 # Bump when sentence splitting, tokenization or the on-disk layout change: old indexes are then rebuilt.
-INDEX_FORMAT = 3
+INDEX_FORMAT = 4
 
 
 def open_answerer(
@@ -68,7 +68,9 @@ def corpus_fingerprint(corpus: Path, params: IndexParameters, articles: Sequence
     digest.update(json.dumps([INDEX_FORMAT, dataclasses.asdict(params)], sort_keys=True).encode())
     if articles is not None:
         for article in articles:
-            digest.update(repr((article.id, article.source, article.date, article.title, article.text)).encode())
+            digest.update(
+                repr((article.id, article.source, article.date, article.title, article.text)).encode()
+            )
         return digest.hexdigest()
     files = corpus_files(corpus)
     root = corpus if corpus.is_dir() else corpus.parent

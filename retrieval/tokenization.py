@@ -106,7 +106,7 @@ def _terms(word: str) -> Iterator[str]:
         for part in parts if len(parts) > 1 else ():
             yield from _terms(part)
         return
-    if word in STOPWORDS or "'" in word and word.split("'")[0] in STOPWORDS:
+    if word in STOPWORDS or ("'" in word and word.split("'")[0] in STOPWORDS):
         return
     yield _stem(word)
 

@@ -117,6 +117,53 @@ def fit_weights(case_sets: Sequence[CaseSet], start: dict[str, float]) -> tuple[
     return {name: float(w) for name, w in zip(FEATURES, weights, strict=True)}, best
 
 
+def fit_softmax(
+    case_sets: Sequence[CaseSet], l2: float = 1e-3, steps: int = 400, rate: float = 0.05
+) -> dict[str, float]:
+    """A linear listwise (softmax) reranker: maximise the probability of the right candidates, each case set
+    weighing the same, with an L2 penalty; features are standardised while fitting and folded back after."""
+    stacked = np.vstack([cases.features for cases in case_sets if len(cases.features)])
+    mean, scale = stacked.mean(axis=0), stacked.std(axis=0) + 1e-9
+    prepared = [_segments(cases, mean, scale) for cases in case_sets if len(cases.features)]
+    weights = np.zeros(len(FEATURES))
+    first, second = np.zeros_like(weights), np.zeros_like(weights)
+    for step in range(1, steps + 1):
+        gradient = 2 * l2 * weights
+        for z, starts, right in prepared:
+            gradient += _softmax_gradient(z, starts, right, weights) / len(prepared)
+        first = 0.9 * first + 0.1 * gradient
+        second = 0.999 * second + 0.001 * gradient**2
+        weights -= rate * (first / (1 - 0.9**step)) / (np.sqrt(second / (1 - 0.999**step)) + 1e-8)
+    return {name: float(w) for name, w in zip(FEATURES, weights / scale, strict=True)}
+
+
+def _segments(
+    cases: CaseSet, mean: np.ndarray, scale: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Standardised rows of the questions that have a right candidate, their starts and relevance."""
+    ends = np.append(cases.starts[1:], len(cases.features))
+    keep = [i for i, (a, b) in enumerate(zip(cases.starts, ends, strict=True)) if cases.relevant[a:b].any()]
+    rows = np.concatenate([np.arange(cases.starts[i], ends[i]) for i in keep]) if keep else np.zeros(0, int)
+    sizes = [ends[i] - cases.starts[i] for i in keep]
+    starts = np.cumsum([0, *sizes[:-1]]).astype(np.int64)
+    return (cases.features[rows] - mean) / scale, starts, cases.relevant[rows].astype(float)
+
+
+def _softmax_gradient(
+    z: np.ndarray, starts: np.ndarray, right: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
+    """Gradient of the mean negative log-probability of the right candidates per question."""
+    if not len(starts):
+        return np.zeros_like(weights)
+    scores = z @ weights
+    question = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(scores))))
+    scores = scores - np.maximum.reduceat(scores, starts)[question]
+    exp = np.exp(scores)
+    p_all = exp / np.add.reduceat(exp, starts)[question]
+    p_right = exp * right / np.add.reduceat(exp * right, starts)[question]
+    return z.T @ (p_all - p_right) / len(starts)
+
+
 def choose_threshold(evidence_answerable: Sequence[float], evidence_unanswerable: Sequence[float]) -> float:
     """The evidence threshold abstaining on most unanswerable questions while wrongly abstaining on ≤ 5 %."""
     answerable = np.sort(np.asarray(evidence_answerable, dtype=float))
@@ -159,7 +206,11 @@ def sweep_bm25(
         for expectation, query in queries:
             hits = engine.search(query, 5)
             rank = next(
-                (r for r, (doc, _) in enumerate(hits, 1) if expectation.is_right(_as_quote(answerer, index.body[doc]))),
+                (
+                    r
+                    for r, (doc, _) in enumerate(hits, 1)
+                    if expectation.is_right(_as_quote(answerer, index.body[doc]))
+                ),
                 0,
             )
             found.append(rank)

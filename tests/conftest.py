@@ -26,7 +26,11 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def answerer(settings: Settings) -> Answerer:
     """The product's answerer over the seeds, with the shipped (tuned) settings."""
     return open_answerer(
-        SEEDS, settings.index_dir, settings.index, settings.ranking, max_question_chars=settings.max_question_chars
+        SEEDS,
+        settings.index_dir,
+        settings.index,
+        settings.ranking,
+        max_question_chars=settings.max_question_chars,
     )
 
 

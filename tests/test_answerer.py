@@ -38,7 +38,9 @@ def test_the_right_quote_comes_first(answerer: Answerer) -> None:
     assert top.date == dt.date(2022, 10, 20) and top.source == "000_6bac14c41388e1cc.txt"
     assert "individuals" in [top.text[s:e] for s, e in top.highlights]
     peskov = answerer.answer("Who said this kind of information is not always true?", 1).quotes[0]
-    assert peskov.text.startswith("“This kind of information is not always true,” Kremlin spokesman Dmitry Peskov")
+    assert peskov.text.startswith(
+        "“This kind of information is not always true,” Kremlin spokesman Dmitry Peskov"
+    )
 
 
 def test_context_holds_the_neighbouring_sentences(answerer: Answerer) -> None:
@@ -52,7 +54,9 @@ def test_context_holds_the_neighbouring_sentences(answerer: Answerer) -> None:
 
 
 def test_near_duplicates_from_other_articles_become_also_in(answerer: Answerer) -> None:
-    answer = answerer.answer("Did Stoltenberg call on all countries, including Iran, not to support the war?", 5)
+    answer = answerer.answer(
+        "Did Stoltenberg call on all countries, including Iran, not to support the war?", 5
+    )
     merged = [q for q in answer.quotes if q.also_in]
     assert merged, [q.text for q in answer.quotes]
     for quote in merged:
@@ -65,7 +69,12 @@ def test_near_duplicates_from_other_articles_become_also_in(answerer: Answerer) 
 
 def test_headings_captions_and_boilerplate_are_never_quoted(answerer: Answerer) -> None:
     never = ("To see in video", "source site-40", "(With information from EFE)", "REUTERS")
-    for question in ["to see in video", "source site", "information from EFE", "remains of a drone over kyiv"]:
+    for question in [
+        "to see in video",
+        "source site",
+        "information from EFE",
+        "remains of a drone over kyiv",
+    ]:
         for quote in answerer.answer(question, 5).quotes:
             assert not any(bad in quote.text for bad in never), quote.text
             assert not quote.text.startswith("Drones to Russia, EU ok")

@@ -12,10 +12,22 @@ import pytest
 
 from tests.conftest import ROOT
 
-JSON_KEYS = {"text", "source", "date", "title", "score", "confidence", "context_before", "context_after", "also_in"}
+JSON_KEYS = {
+    "text",
+    "source",
+    "date",
+    "title",
+    "score",
+    "confidence",
+    "context_before",
+    "context_after",
+    "also_in",
+}
 
 
-def verbatim(*args: str, stdin: str = "", env: dict[str, str] | None = None, index: Path) -> subprocess.CompletedProcess[str]:
+def verbatim(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None, index: Path
+) -> subprocess.CompletedProcess[str]:
     environment = os.environ | {"VERBATIM_CORPUS_INDEX_DIR": str(index)} | (env or {})
     environment.pop("TELEGRAM_BOT_TOKEN", None)
     return subprocess.run(
@@ -33,14 +45,20 @@ def verbatim(*args: str, stdin: str = "", env: dict[str, str] | None = None, ind
 def test_ask_prints_quotes(tmp_path: Path) -> None:
     result = verbatim("ask", "How many Iranian individuals did the EU sanction?", index=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("1. The European Union today approved sanctions against five Iranian individuals")
+    assert result.stdout.startswith(
+        "1. The European Union today approved sanctions against five Iranian individuals"
+    )
     assert "— 000_6bac14c41388e1cc.txt, 2022-10-20" in result.stdout
     assert "\033[" not in result.stdout  # not a terminal: plain text
 
 
 def test_ask_json_shape_and_stdin_batch(tmp_path: Path) -> None:
     result = verbatim(
-        "ask", "--json", "--top", "2", stdin="Who said this kind of information is not always true?\n\nWhat is the capital of Australia?\n",
+        "ask",
+        "--json",
+        "--top",
+        "2",
+        stdin="Who said this kind of information is not always true?\n\nWhat is the capital of Australia?\n",
         index=tmp_path,
     )
     assert result.returncode == 0, result.stderr
@@ -58,11 +76,21 @@ def test_ask_json_shape_and_stdin_batch(tmp_path: Path) -> None:
         (("ask", ""), {}, "verbatim: error: the question is empty"),
         (("ask", "x" * 10_000), {}, "verbatim: error: the question is too long (10,000 characters"),
         (("ask", "--top", "0", "drones"), {}, "verbatim: error: --top: must be at least 1, got 0"),
-        (("ask", "--corpus", "/no/such/dir", "drones"), {}, "verbatim: error: corpus not found: /no/such/dir"),
-        (("ask", "drones"), {"VERBATIM_INDEX_K1": "lots"}, "verbatim: error: VERBATIM_INDEX_K1: expected float"),
+        (
+            ("ask", "--corpus", "/no/such/dir", "drones"),
+            {},
+            "verbatim: error: corpus not found: /no/such/dir",
+        ),
+        (
+            ("ask", "drones"),
+            {"VERBATIM_INDEX_K1": "lots"},
+            "verbatim: error: VERBATIM_INDEX_K1: expected float",
+        ),
     ],
 )
-def test_errors_are_one_line_and_nonzero(tmp_path: Path, args: tuple[str, ...], env: dict[str, str], message: str) -> None:
+def test_errors_are_one_line_and_nonzero(
+    tmp_path: Path, args: tuple[str, ...], env: dict[str, str], message: str
+) -> None:
     result = verbatim(*args, env=env, index=tmp_path)
     assert result.returncode == 2
     assert result.stderr.startswith(message)
@@ -100,7 +128,9 @@ def test_every_command_has_help(tmp_path: Path, command: str) -> None:
 
 
 def test_chat_over_a_pipe(tmp_path: Path) -> None:
-    result = verbatim("chat", stdin="who said this kind of information is not always true\n/quit\n", index=tmp_path)
+    result = verbatim(
+        "chat", stdin="who said this kind of information is not always true\n/quit\n", index=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert "Kremlin spokesman Dmitry Peskov" in result.stdout
 

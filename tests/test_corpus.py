@@ -40,7 +40,11 @@ def test_markdown_front_matter(corpus_dir: Path) -> None:
         "---\ntitle: Markets & <TICKER>\ndate: 2023-05-01\nurl: https://example.com/a\n---\nS&P 500 rose.\n"
     )
     (article,) = load_corpus(corpus_dir).articles
-    assert (article.title, article.date, article.url) == ("Markets & <TICKER>", dt.date(2023, 5, 1), "https://example.com/a")
+    assert (article.title, article.date, article.url) == (
+        "Markets & <TICKER>",
+        dt.date(2023, 5, 1),
+        "https://example.com/a",
+    )
     assert article.text == "S&P 500 rose.\n"
 
 
@@ -67,7 +71,9 @@ def test_jsonl_and_gzip(corpus_dir: Path) -> None:
         ("The ambassador spoke about nothing dated.", None),
     ],
 )
-def test_date_from_dateline_when_no_manifest_entry(corpus_dir: Path, text: str, expected: dt.date | None) -> None:
+def test_date_from_dateline_when_no_manifest_entry(
+    corpus_dir: Path, text: str, expected: dt.date | None
+) -> None:
     (corpus_dir / "a.txt").write_text(text)
     assert load_corpus(corpus_dir).articles[0].date == expected
 

@@ -51,7 +51,9 @@ def test_index_is_reused_then_rebuilt_when_articles_or_settings_change(
     assert len(builds) == 3
 
 
-def test_restart_does_not_read_the_corpus(corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_restart_does_not_read_the_corpus(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     load_or_build(corpus, tmp_path / "idx", PARAMS)
 
     def fail(path: Path) -> None:
@@ -111,6 +113,10 @@ def test_damaged_index_is_reported_in_one_line_and_rebuilt(
 
 def test_answers_survive_a_restart(corpus: Path, tmp_path: Path) -> None:
     ranking = RankingParameters()
-    fresh = open_answerer(corpus, tmp_path / "idx", PARAMS, ranking).answer("How many Iranian individuals?", 3)
-    loaded = open_answerer(corpus, tmp_path / "idx", PARAMS, ranking).answer("How many Iranian individuals?", 3)
+    fresh = open_answerer(corpus, tmp_path / "idx", PARAMS, ranking).answer(
+        "How many Iranian individuals?", 3
+    )
+    loaded = open_answerer(corpus, tmp_path / "idx", PARAMS, ranking).answer(
+        "How many Iranian individuals?", 3
+    )
     assert fresh == loaded

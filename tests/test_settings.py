@@ -22,7 +22,11 @@ def test_shipped_defaults_load_with_tuned_values() -> None:
 
 
 def test_environment_then_flags_override() -> None:
-    env = {"VERBATIM_ANSWERS_TOP_K": "5", "VERBATIM_INDEX_ENGINE": "rank-bm25", "VERBATIM_TELEGRAM_ALLOWED_USERS": "1, 2"}
+    env = {
+        "VERBATIM_ANSWERS_TOP_K": "5",
+        "VERBATIM_INDEX_ENGINE": "rank-bm25",
+        "VERBATIM_TELEGRAM_ALLOWED_USERS": "1, 2",
+    }
     settings = load_settings(env=env, overrides={"answers.top_k": 7})
     assert settings.top_k == 7
     assert settings.index.engine == "rank-bm25"
@@ -34,7 +38,11 @@ def test_environment_then_flags_override() -> None:
     [
         ({"VERBATIM_ANSWERS_TOP_K": "abc"}, {}, "VERBATIM_ANSWERS_TOP_K: expected int, got 'abc'"),
         ({"VERBATIM_INDEX_B": "1.5"}, {}, "VERBATIM_INDEX_B: must be between 0 and 1, got 1.5"),
-        ({"VERBATIM_INDEX_ENGINE": "lucene"}, {}, "VERBATIM_INDEX_ENGINE: must be one of auto, rank-bm25, bm25s"),
+        (
+            {"VERBATIM_INDEX_ENGINE": "lucene"},
+            {},
+            "VERBATIM_INDEX_ENGINE: must be one of auto, rank-bm25, bm25s",
+        ),
         ({}, {"answers.top_k": 0}, "--top: must be at least 1, got 0"),
         ({"TELEGRAM_API_BASE_URL": "ftp://x"}, {}, "must be an http(s) URL"),
     ],
@@ -50,7 +58,7 @@ def test_broken_config_file_names_the_file_and_key(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match=r"verbatim.toml: answers.top_k: expected int"):
         load_settings(bad, env={})
     bad.write_text("[answers]\ncolour = 1\n")
-    with pytest.raises(SettingsError, match="unknown setting 'answers.colour'"):
+    with pytest.raises(SettingsError, match=r"unknown setting 'answers\.colour'"):
         load_settings(bad, env={})
     bad.write_text("[answers\n")
     with pytest.raises(SettingsError, match="cannot read configuration"):
