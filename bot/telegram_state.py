@@ -5,12 +5,34 @@ from __future__ import annotations
 import secrets
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
+from bot.settings import Settings
+from retrieval.answerer import CorpusStats
 from retrieval.models import Answer, Quote
 
 Clock = Callable[[], float]
+BOT_DATA_KEY = "verbatim"  # where build_application keeps the BotState in the Application's bot_data
+
+
+class QuestionAnswerer(Protocol):
+    """What the bot needs from the answering core (retrieval.answerer.Answerer)."""
+
+    stats: CorpusStats
+
+    def answer(self, question: str, top_k: int = 3) -> Answer:
+        """Ranked verbatim quotes, or an abstention."""
+        ...
+
+    def clean_question(self, question: str) -> str:
+        """The normalised question; raises QuestionError when it is empty or too long."""
+        ...
+
+    def context(self, quote: Quote, n: int) -> tuple[list[str], list[str]]:
+        """Up to n sentences before and after a quote."""
+        ...
 
 
 @dataclass
@@ -126,3 +148,25 @@ class RateLimiter:
                 user: times for user, times in self._asked.items() if now - times[-1] < self.WINDOW
             }
         return 0.0
+
+
+class BotState:
+    """What every handler shares: settings, the answerer, remembered answers, rates and refusals."""
+
+    def __init__(self, settings: Settings, answerer: QuestionAnswerer, examples: Sequence[str]) -> None:
+        self.settings = settings
+        self.answerer = answerer
+        self.examples = tuple(examples)
+        self.top_k = settings.top_k
+        self.answers = AnswerStore()
+        self.inline_answers = AnswerCache()
+        self.limiter = RateLimiter(settings.telegram.questions_per_minute)
+        self.access = AccessList(settings.telegram.allowed_users, settings.telegram.allowed_chats)
+        self.refused: set[int] = set()  # chats already told that the bot is private
+        self.exit_code = 0
+
+
+def bot_state(bot_data: Mapping[Any, Any]) -> BotState:
+    """The BotState that build_application keeps in the Application's bot_data."""
+    state: BotState = bot_data[BOT_DATA_KEY]
+    return state
