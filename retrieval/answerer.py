@@ -14,6 +14,7 @@ from retrieval.features import Question, features, idf, read_question
 from retrieval.index import SentenceIndex
 from retrieval.models import Answer, Confidence, Quote, SentenceKind, Source
 from retrieval.parameters import FEATURES, RankingParameters
+from retrieval.semantic import SemanticScorer
 from retrieval.tokenization import tokens
 
 log = logging.getLogger(__name__)
@@ -64,12 +65,18 @@ class Answerer:
     """Answers questions from one index with the given ranking parameters."""
 
     def __init__(
-        self, index: SentenceIndex, ranking: RankingParameters, max_question_chars: int = 1000
+        self,
+        index: SentenceIndex,
+        ranking: RankingParameters,
+        max_question_chars: int = 1000,
+        scorer: SemanticScorer | None = None,
     ) -> None:
         self.index = index
         self.ranking = ranking
         self.max_question_chars = max_question_chars
-        self._weights = np.array([ranking.weights.get(name, 0.0) for name in FEATURES])
+        self.scorer = scorer if index.embeddings is not None else None
+        weights = ranking.weights if self.scorer is not None else ranking.lexical_weights
+        self._weights = np.array([weights.get(name, 0.0) for name in FEATURES])
         self._article_number = {article.id: number for number, article in enumerate(index.articles)}
         dates = [article.date for article in index.articles if article.date is not None]
         self.stats = CorpusStats(
@@ -105,9 +112,7 @@ class Answerer:
         sentence = self._sentence_at(quote)
         before = self._neighbours(sentence, -1, n)
         after = self._neighbours(sentence, +1, n)
-        return [self.index.sentence(i).text for i in reversed(before)], [
-            self.index.sentence(i).text for i in after
-        ]
+        return [self.index.sentence(i).text for i in reversed(before)], [self.index.sentence(i).text for i in after]
 
     def candidates(self, question: Question) -> Candidates:
         """Every candidate sentence for a question with its feature vector (what the ranker and tuning see)."""
@@ -140,9 +145,7 @@ class Answerer:
         bm25_rank = {doc: rank for rank, doc in enumerate(by_score)}
         rows: list[list[float]] = []
         sentence_terms: list[frozenset[str]] = []
-        for doc, sentence_id, paragraph, article in zip(
-            docs, sentence_ids, paragraph_of, article_of, strict=True
-        ):
+        for doc, sentence_id, paragraph, article in zip(docs, sentence_ids, paragraph_of, article_of, strict=True):
             sentence = index.sentence(sentence_id)
             found = index.sentence_terms[doc]
             scaled = (hits[doc] / top[0], paragraphs[paragraph] / top[1], article_scores[article] / top[2])
@@ -153,6 +156,9 @@ class Answerer:
             rows.append([values[name] for name in FEATURES])
             sentence_terms.append(frozenset(found))
         matrix = np.array(rows, dtype=float).reshape(len(rows), len(FEATURES))
+        if self.scorer is not None and index.embeddings is not None and docs:
+            question_vector = self.scorer.embed([question.text])[0]
+            matrix[:, FEATURES.index("semantic")] = np.asarray(index.embeddings[docs]) @ question_vector
         return Candidates(tuple(sentence_ids), matrix, tuple(sentence_terms))
 
     def rank(self, question: Question) -> list[RankedCandidate]:
@@ -162,9 +168,7 @@ class Answerer:
         evidence = found.features[:, FEATURES.index("idf_coverage")]
         ranked = [
             RankedCandidate(sentence, float(score), float(share), found_terms)
-            for sentence, score, share, found_terms in zip(
-                found.sentences, scores, evidence, found.terms, strict=True
-            )
+            for sentence, score, share, found_terms in zip(found.sentences, scores, evidence, found.terms, strict=True)
         ]
         ranked.sort(key=lambda c: (-c.score, c.sentence))
         return ranked
@@ -182,10 +186,7 @@ class Answerer:
                 if len(kept) == top_k:
                     continue
                 kept.append((candidate, []))
-            elif (
-                article not in duplicate[1]
-                and article != self.index.columns["article"][duplicate[0].sentence]
-            ):
+            elif article not in duplicate[1] and article != self.index.columns["article"][duplicate[0].sentence]:
                 duplicate[1].append(article)
         return [self._quote(candidate, others, question) for candidate, others in kept]
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from itertools import pairwise
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from retrieval.parameters import FEATURES
 from retrieval.tokenization import STOPWORDS, terms, words
@@ -134,6 +134,7 @@ def features(
         "novelty": len(present - set(question.unique)) / len(present) if present else 0.0,
         "length": min(1.0, len(sentence_terms) / 20),
         "position": 1.0 / (1 + position),
+        "semantic": 0.0,  # filled in by the answerer from sentence embeddings, when the index has them
     }
     return {name: values[name] for name in FEATURES}
 

@@ -52,12 +52,14 @@ class SentenceIndex:
         engines: dict[str, Engine],
         stats: IndexStats,
         sentence_terms: SentenceTerms,
+        embeddings: np.ndarray | None = None,
     ) -> None:
         self.articles = articles
         self.columns = columns
         self.lexicon = lexicon  # capitalised words of the corpus, to repair glued words; None: no repair
         self.doc_freq = doc_freq  # term -> number of body sentences holding it
         self.sentence_terms = sentence_terms
+        self.embeddings = embeddings  # unit vectors of the body sentences, or None
         self.sentences = engines["sentence"]
         self.paragraphs = engines["paragraph"]
         self.article_engine = engines["article"]
@@ -105,6 +107,8 @@ class SentenceIndex:
             np.save(directory / f"{name}.npy", self.columns[name])
         np.save(directory / "term_ids.npy", self.sentence_terms.ids)
         np.save(directory / "term_offsets.npy", self.sentence_terms.offsets)
+        if self.embeddings is not None:
+            np.save(directory / "embeddings.npy", self.embeddings)
         for part in ("sentence", "paragraph", "article"):
             (directory / part).mkdir()
         self.sentences.save(directory / "sentence")
@@ -119,13 +123,14 @@ class SentenceIndex:
                 articles, lexicon, doc_freq, stats, vocabulary = pickle.load(handle)
             columns = {name: np.load(directory / f"{name}.npy", mmap_mode="r") for name in _COLUMNS}
             ids, offsets = (np.load(directory / f"{name}.npy", mmap_mode="r") for name in _TERM_FILES)
+            embedded = directory / "embeddings.npy"
+            embeddings = np.load(embedded, mmap_mode="r") if embedded.exists() else None
         except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
             raise EngineError(f"cannot read the index in {directory}: {error}") from error
         make = engine_class(engine)
         engines = {part: make.load(directory / part) for part in ("sentence", "paragraph", "article")}
-        return cls(
-            articles, columns, lexicon, doc_freq, engines, stats, SentenceTerms(vocabulary, ids, offsets)
-        )
+        terms_of = SentenceTerms(vocabulary, ids, offsets)
+        return cls(articles, columns, lexicon, doc_freq, engines, stats, terms_of, embeddings)
 
 
 class SentenceTerms:
@@ -161,13 +166,18 @@ def choose_engine(params: IndexParameters, sentences: int) -> str:
     return "bm25s" if sentences >= params.auto_threshold else "rank-bm25"
 
 
+Embedder = Callable[[Sequence[str]], np.ndarray]  # texts -> unit vectors, one row each
+
+
 def build_index(
     articles: Sequence[Article],
     params: IndexParameters,
     max_sentence_chars: int,
     progress: Progress | None = None,
+    embed: Embedder | None = None,
 ) -> SentenceIndex:
-    """Split every article into sentences, tokenize them and index sentences, paragraphs and articles."""
+    """Split every article into sentences, tokenize them and index sentences, paragraphs and articles;
+    with `embed`, also embed the body sentences (when the corpus is within the semantic size limit)."""
     began = time.perf_counter()
     punkt: PunktParameters = train_punkt(article.text for article in articles)
     lexicon: set[str] | None = None
@@ -180,9 +190,7 @@ def build_index(
     paragraph_docs: list[list[str]] = []
     article_docs: list[list[str]] = []
     for number, article in enumerate(articles):
-        sentences = split_sentences(
-            article, number, punkt, max_sentence_chars, len(paragraph_docs), params.clean
-        )
+        sentences = split_sentences(article, number, punkt, max_sentence_chars, len(paragraph_docs), params.clean)
         for sentence in sentences:
             rows.append(
                 (
@@ -223,7 +231,14 @@ def build_index(
         engine=engine,
         build_seconds=round(time.perf_counter() - began, 3),
     )
+    embeddings = None
+    if embed is not None and 0 < len(sentence_docs) <= params.semantic_max_sentences:
+        body = np.flatnonzero(columns["kind"] == _KINDS.index(SentenceKind.BODY))
+        texts = [articles[int(columns["article"][i])].text[columns["start"][i] : columns["end"][i]] for i in body]
+        embeddings = np.asarray(embed(texts), dtype=np.float32)
+    elif embed is not None:
+        log.info("%d sentences exceed semantic_max_sentences: ranking without embeddings", len(sentence_docs))
     log.info("indexed %d articles, %d sentences with %s", stats.articles, stats.sentences, engine)
     return SentenceIndex(
-        articles, columns, lexicon, dict(doc_freq), engines, stats, SentenceTerms.of(sentence_docs)
+        articles, columns, lexicon, dict(doc_freq), engines, stats, SentenceTerms.of(sentence_docs), embeddings
     )

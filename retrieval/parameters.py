@@ -22,6 +22,7 @@ FEATURES: tuple[str, ...] = (
     "novelty",
     "length",
     "position",
+    "semantic",
 )
 
 
@@ -34,16 +35,19 @@ class IndexParameters:
     b: float = 0.75
     auto_threshold: int = 50_000  # sentences from which "auto" picks the fast engine
     max_sentence_chars: int = 400  # longer sentences are split at clause boundaries
-    clean: bool = (
-        True  # repair defects (headings, captions, boilerplate, drop caps, glued words); off to measure
-    )
+    # Repair defects (headings, captions, boilerplate, drop caps, glued words); off only to measure its worth.
+    clean: bool = True
+    semantic: bool = True  # embed sentences (MiniLM) for the "semantic" ranking feature
+    semantic_max_sentences: int = 50_000  # embedding costs ~5-30 ms a sentence on CPU: larger corpora go lexical
 
 
 @dataclass(frozen=True)
 class RankingParameters:
     """How candidates are gathered, ranked, de-duplicated and judged."""
 
-    weights: dict[str, float] = field(
+    weights: dict[str, float] = field(default_factory=lambda: dict.fromkeys(FEATURES, 0.0) | {"sentence_bm25": 1.0})
+    # Used when the index has no sentence embeddings (semantic off, model missing, corpus too large).
+    lexical_weights: dict[str, float] = field(
         default_factory=lambda: dict.fromkeys(FEATURES, 0.0) | {"sentence_bm25": 1.0}
     )
     candidates: int = 100  # sentences re-ranked per question

@@ -15,12 +15,13 @@ from retrieval.engine import EngineError
 from retrieval.index import Progress, SentenceIndex, build_index
 from retrieval.models import Article
 from retrieval.parameters import IndexParameters, RankingParameters
+from retrieval.semantic import SemanticScorer, SemanticUnavailable
 from retrieval.store import IndexDamaged, current_generation, write_generation
 
 log = logging.getLogger(__name__)
 
 # Bump when sentence splitting, tokenization or the on-disk layout change: old indexes are then rebuilt.
-INDEX_FORMAT = 4
+INDEX_FORMAT = 6
 
 
 def open_answerer(
@@ -34,8 +35,20 @@ def open_answerer(
     progress: Progress | None = None,
 ) -> Answerer:
     """An answerer over `corpus` (or over in-memory `articles`), loading the index or (re)building it."""
-    sentence_index = load_or_build(corpus, index_dir, index, articles=articles, progress=progress)
-    return Answerer(sentence_index, ranking, max_question_chars=max_question_chars)
+    scorer = semantic_scorer(index)
+    sentence_index = load_or_build(corpus, index_dir, index, articles=articles, progress=progress, scorer=scorer)
+    return Answerer(sentence_index, ranking, max_question_chars=max_question_chars, scorer=scorer)
+
+
+def semantic_scorer(params: IndexParameters) -> SemanticScorer | None:
+    """The sentence-embedding model when the settings ask for it and it is installed; otherwise None (lexical)."""
+    if not params.semantic:
+        return None
+    try:
+        return SemanticScorer.load()
+    except SemanticUnavailable as error:
+        log.warning("semantic ranking is off: %s", error)
+        return None
 
 
 def load_or_build(
@@ -46,9 +59,12 @@ def load_or_build(
     articles: Sequence[Article] | None = None,
     progress: Progress | None = None,
     rebuild: bool = False,
+    scorer: SemanticScorer | None = None,
 ) -> SentenceIndex:
     """The persisted index when it matches the corpus and settings; otherwise build and persist a new one."""
-    fingerprint = corpus_fingerprint(corpus, params, articles)
+    # Whether embeddings can be made is part of what the index depends on.
+    params = dataclasses.replace(params, semantic=params.semantic and scorer is not None)
+    fingerprint = corpus_fingerprint(corpus, params, articles, scorer.version if scorer else "")
     index_dir = index_dir / _corpus_key(corpus, articles)
     if not rebuild:
         found = _load_current(index_dir, fingerprint)
@@ -56,21 +72,22 @@ def load_or_build(
             return found
     if articles is None:
         articles = load_corpus(corpus).articles
-    index = build_index(articles, params, params.max_sentence_chars, progress)
+    embed = scorer.embed if scorer is not None else None
+    index = build_index(articles, params, params.max_sentence_chars, progress, embed)
     meta = {"fingerprint": fingerprint, "format": INDEX_FORMAT, "engine": index.stats.engine}
     write_generation(index_dir, f"index-{fingerprint[:16]}", meta, index.save)
     return index
 
 
-def corpus_fingerprint(corpus: Path, params: IndexParameters, articles: Sequence[Article] | None) -> str:
+def corpus_fingerprint(
+    corpus: Path, params: IndexParameters, articles: Sequence[Article] | None, model: str = ""
+) -> str:
     """A digest of the corpus files (names, sizes, times) or articles, and of every setting the index uses."""
     digest = hashlib.sha256()
-    digest.update(json.dumps([INDEX_FORMAT, dataclasses.asdict(params)], sort_keys=True).encode())
+    digest.update(json.dumps([INDEX_FORMAT, dataclasses.asdict(params), model], sort_keys=True).encode())
     if articles is not None:
         for article in articles:
-            digest.update(
-                repr((article.id, article.source, article.date, article.title, article.text)).encode()
-            )
+            digest.update(repr((article.id, article.source, article.date, article.title, article.text)).encode())
         return digest.hexdigest()
     files = corpus_files(corpus)
     root = corpus if corpus.is_dir() else corpus.parent

@@ -137,9 +137,7 @@ def fit_softmax(
     return {name: float(w) for name, w in zip(FEATURES, weights / scale, strict=True)}
 
 
-def _segments(
-    cases: CaseSet, mean: np.ndarray, scale: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _segments(cases: CaseSet, mean: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Standardised rows of the questions that have a right candidate, their starts and relevance."""
     ends = np.append(cases.starts[1:], len(cases.features))
     keep = [i for i, (a, b) in enumerate(zip(cases.starts, ends, strict=True)) if cases.relevant[a:b].any()]
@@ -149,9 +147,7 @@ def _segments(
     return (cases.features[rows] - mean) / scale, starts, cases.relevant[rows].astype(float)
 
 
-def _softmax_gradient(
-    z: np.ndarray, starts: np.ndarray, right: np.ndarray, weights: np.ndarray
-) -> np.ndarray:
+def _softmax_gradient(z: np.ndarray, starts: np.ndarray, right: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Gradient of the mean negative log-probability of the right candidates per question."""
     if not len(starts):
         return np.zeros_like(weights)
@@ -206,11 +202,7 @@ def sweep_bm25(
         for expectation, query in queries:
             hits = engine.search(query, 5)
             rank = next(
-                (
-                    r
-                    for r, (doc, _) in enumerate(hits, 1)
-                    if expectation.is_right(_as_quote(answerer, index.body[doc]))
-                ),
+                (r for r, (doc, _) in enumerate(hits, 1) if expectation.is_right(_as_quote(answerer, index.body[doc]))),
                 0,
             )
             found.append(rank)

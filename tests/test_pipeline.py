@@ -51,9 +51,7 @@ def test_index_is_reused_then_rebuilt_when_articles_or_settings_change(
     assert len(builds) == 3
 
 
-def test_restart_does_not_read_the_corpus(
-    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_restart_does_not_read_the_corpus(corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     load_or_build(corpus, tmp_path / "idx", PARAMS)
 
     def fail(path: Path) -> None:
@@ -112,11 +110,10 @@ def test_damaged_index_is_reported_in_one_line_and_rebuilt(
 
 
 def test_answers_survive_a_restart(corpus: Path, tmp_path: Path) -> None:
-    ranking = RankingParameters()
-    fresh = open_answerer(corpus, tmp_path / "idx", PARAMS, ranking).answer(
-        "How many Iranian individuals?", 3
-    )
-    loaded = open_answerer(corpus, tmp_path / "idx", PARAMS, ranking).answer(
-        "How many Iranian individuals?", 3
-    )
-    assert fresh == loaded
+    ranking = RankingParameters(weights=RankingParameters().weights | {"semantic": 1.0})
+    built = open_answerer(corpus, tmp_path / "idx", PARAMS, ranking)
+    loaded = open_answerer(corpus, tmp_path / "idx", PARAMS, ranking)
+    assert built.index.embeddings is not None and loaded.index.embeddings is not None
+    assert (built.index.embeddings == loaded.index.embeddings).all()
+    for question in ["How many Iranian individuals?", "who sends UAVs to Moscow?"]:
+        assert built.answer(question, 5) == loaded.answer(question, 5)

