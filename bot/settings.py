@@ -151,8 +151,8 @@ def _check_range(section: str, key: str, value: Any, where: str) -> None:
         raise SettingsError(f"{where}: must be at least 1, got {value}")
     if key == "top_k" and value > 50:
         raise SettingsError(f"{where}: must be at most 50, got {value}")
-    if key == "k1" and not 0 <= value <= 10:
-        raise SettingsError(f"{where}: must be between 0 and 10, got {value}")
+    if key == "k1" and not 0 < value <= 10:  # k1 = 0 makes BM25 divide 0 by 0 for empty sentences
+        raise SettingsError(f"{where}: must be above 0 and at most 10, got {value}")
     if key in ("b", "duplicate_similarity") and not 0 <= value <= 1:
         raise SettingsError(f"{where}: must be between 0 and 1, got {value}")
     if key == "engine" and value not in ENGINES:

@@ -177,8 +177,8 @@ class Answerer:
         """Keep one quote per claim; near-duplicates from other articles become its `also_in`."""
         kept: list[tuple[RankedCandidate, list[int]]] = []
         for candidate in ranked:
-            # A quote carrying too little of the question is no evidence, wherever it ranks.
-            if candidate.evidence <= 0 or candidate.evidence < self.ranking.abstain_threshold:
+            # Below the top quote, weaker quotes stay (labelled low confidence): a reader may still want them.
+            if candidate.evidence <= 0:
                 continue
             article = int(self.index.columns["article"][candidate.sentence])
             duplicate = next((k for k in kept if _similar(k[0].terms, candidate.terms, self.ranking)), None)
