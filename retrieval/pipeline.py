@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -15,7 +16,7 @@ from retrieval.engine import EngineError
 from retrieval.index import Progress, SentenceIndex, build_index
 from retrieval.models import Article
 from retrieval.parameters import IndexParameters, RankingParameters
-from retrieval.semantic import SemanticScorer, SemanticUnavailable
+from retrieval.semantic import SemanticScorer, SemanticUnavailable, model_version
 from retrieval.store import IndexDamaged, current_generation, write_generation
 
 log = logging.getLogger(__name__)
@@ -35,15 +36,20 @@ def open_answerer(
     progress: Progress | None = None,
 ) -> Answerer:
     """An answerer over `corpus` (or over in-memory `articles`), loading the index or (re)building it."""
-    scorer = semantic_scorer(index)
-    sentence_index = load_or_build(corpus, index_dir, index, articles=articles, progress=progress, scorer=scorer)
+    sentence_index = load_or_build(corpus, index_dir, index, articles=articles, progress=progress)
+    # The model is loaded only when the index has embeddings to compare questions with.
+    scorer = semantic_scorer(index) if sentence_index.embeddings is not None else None
     return Answerer(sentence_index, ranking, max_question_chars=max_question_chars, scorer=scorer)
 
 
 def semantic_scorer(params: IndexParameters) -> SemanticScorer | None:
     """The sentence-embedding model when the settings ask for it and it is installed; otherwise None (lexical)."""
-    if not params.semantic:
-        return None
+    return _shared_scorer() if params.semantic else None
+
+
+@functools.cache
+def _shared_scorer() -> SemanticScorer | None:
+    """One model per process: it is read-only, and loading it costs time and memory."""
     try:
         return SemanticScorer.load()
     except SemanticUnavailable as error:
@@ -59,12 +65,12 @@ def load_or_build(
     articles: Sequence[Article] | None = None,
     progress: Progress | None = None,
     rebuild: bool = False,
-    scorer: SemanticScorer | None = None,
 ) -> SentenceIndex:
     """The persisted index when it matches the corpus and settings; otherwise build and persist a new one."""
-    # Whether embeddings can be made is part of what the index depends on.
-    params = dataclasses.replace(params, semantic=params.semantic and scorer is not None)
-    fingerprint = corpus_fingerprint(corpus, params, articles, scorer.version if scorer else "")
+    # Whether embeddings can be made, and with which model, is part of what the index depends on.
+    model = model_version() if params.semantic else None
+    params = dataclasses.replace(params, semantic=model is not None)
+    fingerprint = corpus_fingerprint(corpus, params, articles, model or "")
     index_dir = index_dir / _corpus_key(corpus, articles)
     if not rebuild:
         found = _load_current(index_dir, fingerprint)
@@ -72,6 +78,7 @@ def load_or_build(
             return found
     if articles is None:
         articles = load_corpus(corpus).articles
+    scorer = semantic_scorer(params)
     embed = scorer.embed if scorer is not None else None
     index = build_index(articles, params, params.max_sentence_chars, progress, embed)
     meta = {"fingerprint": fingerprint, "format": INDEX_FORMAT, "engine": index.stats.engine}

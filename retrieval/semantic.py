@@ -216,6 +216,13 @@ def _packaged_model_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
+def model_version() -> str | None:
+    """The installed model's name and version, without loading it; None when it is not installed."""
+    if importlib.util.find_spec(MODEL_PACKAGE) is None:
+        return None
+    return _version()
+
+
 def _version() -> str:
     """The model package and version, to tell indexes built with another model apart."""
     try:
