@@ -14,8 +14,10 @@ from tests.conftest import ROOT
 def test_bench_measures_both_engines_at_both_levels(tmp_path: Path) -> None:
     report = tmp_path / "bench.json"
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "bench", "--corpus", "seeds", "--sizes", "200", "--questions", "5"]
-        + ["--levels", "engine,answer", "--workdir", str(tmp_path / "work"), "--json", str(report)],
+        [
+            *(sys.executable, "-m", "bot", "bench", "--corpus", "seeds", "--sizes", "200", "--questions", "5"),
+            *("--levels", "engine,answer", "--workdir", str(tmp_path / "work"), "--json", str(report)),
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
