@@ -222,7 +222,7 @@ def _build(
         auto_threshold=get("index", "auto_threshold", 50_000),
         max_sentence_chars=get("index", "max_sentence_chars", 400),
         semantic=get("index", "semantic", True),
-        semantic_max_sentences=get("index", "semantic_max_sentences", 50_000),
+        semantic_max_sentences=get("index", "semantic_max_sentences", 20_000),
     )
     defaults = RankingParameters()
     ranking = RankingParameters(

@@ -38,7 +38,7 @@ class IndexParameters:
     # Repair defects (headings, captions, boilerplate, drop caps, glued words); off only to measure its worth.
     clean: bool = True
     semantic: bool = True  # embed sentences (MiniLM) for the "semantic" ranking feature
-    semantic_max_sentences: int = 50_000  # embedding costs ~5-30 ms a sentence on CPU: larger corpora go lexical
+    semantic_max_sentences: int = 20_000  # embedding costs 15-30 ms a sentence on a CPU core: larger go lexical
 
 
 @dataclass(frozen=True)
