@@ -16,12 +16,8 @@ def ablations(settings: Settings) -> dict[str, AnswererFactory]:
     variants = {
         "ranking": dataclasses.replace(settings, ranking=dataclasses.replace(ranking, weights=bm25_only)),
         "paragraphs": dataclasses.replace(settings, ranking=dataclasses.replace(ranking, paragraphs=1)),
-        "dedupe": dataclasses.replace(
-            settings, ranking=dataclasses.replace(ranking, duplicate_similarity=1.01)
-        ),
-        "abstention": dataclasses.replace(
-            settings, ranking=dataclasses.replace(ranking, abstain_threshold=0.0)
-        ),
+        "dedupe": dataclasses.replace(settings, ranking=dataclasses.replace(ranking, duplicate_similarity=1.01)),
+        "abstention": dataclasses.replace(settings, ranking=dataclasses.replace(ranking, abstain_threshold=0.0)),
         "cleaning": dataclasses.replace(settings, index=dataclasses.replace(index, clean=False)),
     }
     return {name: product_factory(variant) for name, variant in variants.items()}

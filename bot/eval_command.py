@@ -54,12 +54,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="QUESTIONS",
         help="question set (JSON lines, see tests/questions)",
     )
-    parser.add_argument(
-        "--corpus", type=Path, metavar="DIR", help="articles the questions are about (default: seeds/)"
-    )
-    parser.add_argument(
-        "--squad", type=Path, metavar="FILE", help="ReQA-style benchmark on a SQuAD v1.1 file"
-    )
+    parser.add_argument("--corpus", type=Path, metavar="DIR", help="articles the questions are about (default: seeds/)")
+    parser.add_argument("--squad", type=Path, metavar="FILE", help="ReQA-style benchmark on a SQuAD v1.1 file")
     parser.add_argument("--split", choices=SPLITS, help="only the questions of this split")
     parser.add_argument("--limit", type=int, metavar="N", help="an evenly spaced sample of N questions")
     parser.add_argument(
@@ -69,12 +65,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="also run without a component (repeatable; 'all' for every one)",
     )
-    parser.add_argument(
-        "--compare", type=Path, metavar="OLD.json", help="show changes since an earlier results.json"
-    )
-    parser.add_argument(
-        "--report", type=Path, metavar="DIR", help="write summary.md, charts and results.json here"
-    )
+    parser.add_argument("--compare", type=Path, metavar="OLD.json", help="show changes since an earlier results.json")
+    parser.add_argument("--report", type=Path, metavar="DIR", help="write summary.md, charts and results.json here")
     parser.add_argument("--json", action="store_true", help="print every number as JSON instead of tables")
 
 
@@ -150,9 +142,7 @@ def load_benchmark(args: argparse.Namespace, settings: Settings) -> Benchmark:
         details = {"squad": str(args.squad), "questions": f"{len(chosen)} of {len(squad.questions)}"}
         details |= {"articles (paragraphs)": str(len(squad.articles)), "run at": run_at}
         cases = tuple(expectations(chosen))
-        return Benchmark(
-            f"SQuAD {args.squad.name}", "squad", args.squad, squad.articles, cases, True, details
-        )
+        return Benchmark(f"SQuAD {args.squad.name}", "squad", args.squad, squad.articles, cases, True, details)
     corpus_path: Path = args.corpus or settings.corpus
     corpus = load_corpus(corpus_path)
     questions = load_questions(args.questions, {a.source: a.text for a in corpus.articles})
@@ -183,9 +173,7 @@ def _systems(
     return systems + [(f"without {name}", ablations[name]) for name in wanted]
 
 
-def _run_system(
-    name: str, factory: AnswererFactory, benchmark: Benchmark, index_dir: Path
-) -> tuple[Evaluation, str]:
+def _run_system(name: str, factory: AnswererFactory, benchmark: Benchmark, index_dir: Path) -> tuple[Evaluation, str]:
     """Build one system once, answer every question with it, and say how long each part took."""
     began = time.perf_counter()
     answerer = factory(benchmark.corpus, index_dir, benchmark.articles if benchmark.in_memory else None)

@@ -30,8 +30,7 @@ def quote_to_json(quote: Quote) -> dict[str, Any]:
         "context_before": quote.context_before,
         "context_after": quote.context_after,
         "also_in": [
-            {"source": other.source, "date": other.date.isoformat() if other.date else None}
-            for other in quote.also_in
+            {"source": other.source, "date": other.date.isoformat() if other.date else None} for other in quote.also_in
         ],
     }
 
@@ -43,9 +42,7 @@ def render_text(answer: Answer, color: bool = False, first: int = 1) -> str:
         return f"{_paint('No answer', YELLOW, color)}: {reason}.\nQuestion: {answer.question}"
     if not answer.quotes:
         return "No more quotes for this question."
-    return "\n\n".join(
-        render_quote(quote, number, color) for number, quote in enumerate(answer.quotes, start=first)
-    )
+    return "\n\n".join(render_quote(quote, number, color) for number, quote in enumerate(answer.quotes, start=first))
 
 
 def render_quote(quote: Quote, number: int, color: bool = False) -> str:
@@ -53,15 +50,11 @@ def render_quote(quote: Quote, number: int, color: bool = False) -> str:
     date = quote.date.isoformat() if quote.date else "undated"
     lines = [
         f"{number}. {_emphasise(quote, color)}",
-        "   "
-        + _paint(f"— {quote.source}, {date}", CYAN, color)
-        + (f" · {quote.title}" if quote.title else ""),
+        "   " + _paint(f"— {quote.source}, {date}", CYAN, color) + (f" · {quote.title}" if quote.title else ""),
         "   " + _paint(f"confidence {quote.confidence.value} · score {quote.score:.3f}", DIM, color),
     ]
     if quote.also_in:
-        others = ", ".join(
-            f"{o.source} ({o.date.isoformat() if o.date else 'undated'})" for o in quote.also_in
-        )
+        others = ", ".join(f"{o.source} ({o.date.isoformat() if o.date else 'undated'})" for o in quote.also_in)
         lines.append("   " + _paint(f"also in: {others}", DIM, color))
     return "\n".join(lines)
 

@@ -79,9 +79,7 @@ def load_results(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ReportError(f"cannot read earlier results {path}: {error}") from error
     systems = data.get("systems") if isinstance(data, dict) else None
-    if not isinstance(systems, dict) or not all(
-        isinstance(s, dict) and "metrics" in s for s in systems.values()
-    ):
+    if not isinstance(systems, dict) or not all(isinstance(s, dict) and "metrics" in s for s in systems.values()):
         raise ReportError(f"{path} is not a results.json written by `verbatim eval`")
     return data
 
@@ -117,9 +115,7 @@ def kinds_table(run: RunReport, markdown: bool = False) -> str:
     """Hit@1 and MRR@5 per question kind and system."""
     first = dict(metric_rows(run.benchmark))["hit_at_1"]
     header = ["kind", "questions"]
-    header += [f"{e.system} {first}" for e in run.evaluations] + [
-        f"{e.system} MRR@5" for e in run.evaluations
-    ]
+    header += [f"{e.system} {first}" for e in run.evaluations] + [f"{e.system} MRR@5" for e in run.evaluations]
     rows = []
     for kind, metrics in run.evaluations[0].per_kind.items():
         row = [kind, _counts(metrics)]
@@ -141,9 +137,7 @@ def misses_text(evaluation: Evaluation, count: int = 10, markdown: bool = False)
         lines.append(f"   returned: {instead}")
     if not lines:
         return "No misses."
-    return "\n".join(
-        f"   - {line.strip()}" if markdown and line.startswith("   ") else line for line in lines
-    )
+    return "\n".join(f"   - {line.strip()}" if markdown and line.startswith("   ") else line for line in lines)
 
 
 def compare_table(old: Mapping[str, Any], run: RunReport, markdown: bool = False) -> str:
@@ -155,9 +149,7 @@ def compare_table(old: Mapping[str, Any], run: RunReport, markdown: bool = False
             was, now = before.get(key), getattr(evaluation.metrics, key)
             if isinstance(was, int | float) and now is not None:
                 change = f"{now - was:+.1f}" if key.endswith("_ms") else f"{now - was:+.3f}"
-                rows.append(
-                    [evaluation.system, label, format_value(float(was), key), format_value(now, key), change]
-                )
+                rows.append([evaluation.system, label, format_value(float(was), key), format_value(now, key), change])
     return _table(["system", "metric", "before", "now", "change"], rows, markdown, left=2)
 
 
@@ -233,8 +225,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool,
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = [
         "  ".join(
-            cell.ljust(w) if i < left else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            cell.ljust(w) if i < left else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
         )
         for row in [header, *rows]
     ]
@@ -242,9 +233,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool,
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _bars(
-    path: Path, title: str, groups: Sequence[str], series: Mapping[str, Sequence[float]], ylabel: str
-) -> None:
+def _bars(path: Path, title: str, groups: Sequence[str], series: Mapping[str, Sequence[float]], ylabel: str) -> None:
     """A grouped bar chart, one group per label and one bar per system, saved as PNG without pyplot."""
     figure = Figure(figsize=(max(6.0, 0.9 * len(groups) + 2), 4.0), layout="constrained")
     FigureCanvasAgg(figure)
@@ -255,9 +244,7 @@ def _bars(
         bars = axes.bar(positions, values, width, label=system)
         axes.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
     tilted = sum(map(len, groups)) > 40 or max(map(len, groups), default=0) > 10
-    axes.set_xticks(
-        range(len(groups)), groups, rotation=30 if tilted else 0, ha="right" if tilted else "center"
-    )
+    axes.set_xticks(range(len(groups)), groups, rotation=30 if tilted else 0, ha="right" if tilted else "center")
     axes.set_ylim(0, 1.08)  # every chart shows rates, so systems and runs compare at a glance
     axes.set_ylabel(ylabel)
     axes.set_title(title)
@@ -276,9 +263,7 @@ def _chart_ranks(run: RunReport, path: Path) -> None:
     total = {system: max(sum(c.values()), 1) for system, c in counts.items()}
     groups = list(next(iter(counts.values()), {}).keys())
     series = {system: [c[g] / total[system] for g in groups] for system, c in counts.items()}
-    _bars(
-        path, "Rank at which the first right quote appeared", groups, series, "share of answerable questions"
-    )
+    _bars(path, "Rank at which the first right quote appeared", groups, series, "share of answerable questions")
 
 
 def _chart_kinds(run: RunReport, path: Path) -> None:

@@ -10,9 +10,7 @@ from retrieval.index import Progress
 from retrieval.pipeline import open_answerer
 
 
-def make_answerer(
-    settings: Settings, progress: Progress | None = None, corpus: Path | None = None
-) -> Answerer:
+def make_answerer(settings: Settings, progress: Progress | None = None, corpus: Path | None = None) -> Answerer:
     """The answerer over the configured corpus, its index loaded or (re)built."""
     return open_answerer(
         corpus or settings.corpus,

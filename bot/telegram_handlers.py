@@ -60,9 +60,7 @@ async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     """/start: what Verbatim is, what it knows and two questions to try."""
     state = bot_state(context.bot_data)
     stats = state.answerer.stats
-    text = render_welcome(
-        stats.articles, stats.first_date, stats.last_date, state.examples, context.bot.username
-    )
+    text = render_welcome(stats.articles, stats.first_date, stats.last_date, state.examples, context.bot.username)
     await reply(update, text, examples_keyboard(state.examples))
 
 

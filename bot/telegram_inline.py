@@ -28,9 +28,7 @@ async def inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     answer = state.inline_answers.get(question)
     if answer is None:
         if wait := state.limiter.wait_time(query.from_user.id):
-            await query.answer(
-                [], cache_time=0, is_personal=True, button=_to_bot(f"Too fast: wait {wait:.0f} s")
-            )
+            await query.answer([], cache_time=0, is_personal=True, button=_to_bot(f"Too fast: wait {wait:.0f} s"))
             return
         answer = await asyncio.to_thread(state.answerer.answer, question, 50)
         state.inline_answers.put(question, answer)

@@ -133,8 +133,7 @@ def render_page(quotes: Sequence[Quote], first_number: int) -> tuple[str, int]:
 def answer_keyboard(key: str, first: int, count: int, *, more: bool) -> InlineKeyboardMarkup:
     """A "Context n" button per quote shown (n = first+1 .. first+count), then "More" if there is more."""
     buttons = [
-        InlineKeyboardButton(f"Context {i + 1}", callback_data=f"c:{key}:{i}")
-        for i in range(first, first + count)
+        InlineKeyboardButton(f"Context {i + 1}", callback_data=f"c:{key}:{i}") for i in range(first, first + count)
     ]
     rows = [buttons[i : i + BUTTONS_PER_ROW] for i in range(0, len(buttons), BUTTONS_PER_ROW)]
     if more:
@@ -173,9 +172,7 @@ def render_context(quote: Quote, number: int, before: Sequence[str], after: Sequ
     before_text = cut(before_text, side, keep_end=True)
     after_text = cut(after_text, side)
     body = " ".join(
-        part
-        for part in (html.escape(before_text), f"<b>{html.escape(core)}</b>", html.escape(after_text))
-        if part
+        part for part in (html.escape(before_text), f"<b>{html.escape(core)}</b>", html.escape(after_text)) if part
     )
     return f"{header}\n<blockquote>{body}</blockquote>"
 

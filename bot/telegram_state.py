@@ -144,9 +144,7 @@ class RateLimiter:
             return self.WINDOW - (now - asked[0])
         asked.append(now)
         if len(self._asked) > 10_000:  # forget users who have been quiet for a minute
-            self._asked = {
-                user: times for user, times in self._asked.items() if now - times[-1] < self.WINDOW
-            }
+            self._asked = {user: times for user, times in self._asked.items() if now - times[-1] < self.WINDOW}
         return 0.0
 
 

@@ -93,11 +93,7 @@ class BaselineAnswerer:
         def neighbour(step: int) -> str:
             other = number + step
             inside = 0 <= other < len(self._sentences)
-            return (
-                self._sentences[other].text
-                if inside and self._sentences[other].article == sentence.article
-                else ""
-            )
+            return self._sentences[other].text if inside and self._sentences[other].article == sentence.article else ""
 
         return Quote(
             text=sentence.text,

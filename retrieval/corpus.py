@@ -136,9 +136,7 @@ def _read_manifest(path: Path, problems: list[CorpusProblem]) -> dict[str, Manif
     return entries
 
 
-def _read_file(
-    file: Path, name: str, entry: ManifestEntry | None, problems: list[CorpusProblem]
-) -> Iterator[Article]:
+def _read_file(file: Path, name: str, entry: ManifestEntry | None, problems: list[CorpusProblem]) -> Iterator[Article]:
     try:
         if file.stat().st_size > MAX_FILE_BYTES:
             problems.append(CorpusProblem(name, None, "file too large, skipped"))
@@ -198,9 +196,7 @@ def _front_matter(text: str, name: str, problems: list[CorpusProblem]) -> tuple[
             continue
         key, colon, value = stripped.partition(":")
         if not colon or not key.strip().isidentifier():
-            problems.append(
-                CorpusProblem(name, number, f"malformed front matter line {stripped[:60]!r}, skipped")
-            )
+            problems.append(CorpusProblem(name, number, f"malformed front matter line {stripped[:60]!r}, skipped"))
             return None
         meta[key.strip().lower()] = value.strip().strip("\"'")
     problems.append(CorpusProblem(name, 1, "front matter is never closed with '---', skipped"))
@@ -227,9 +223,7 @@ def _read_jsonl(file: Path, name: str, problems: list[CorpusProblem]) -> Iterato
             ident = str(record.get("id") or number)
             fields = {key: record.get(key) for key in ("title", "date", "url")}
             if any(value is not None and not isinstance(value, str) for value in fields.values()):
-                problems.append(
-                    CorpusProblem(name, number, "line skipped: title, date and url must be strings")
-                )
+                problems.append(CorpusProblem(name, number, "line skipped: title, date and url must be strings"))
                 continue
             article = _article(
                 f"{name}#{ident}",

@@ -62,9 +62,7 @@ def load_questions(path: Path, texts: Mapping[str, str] | None = None) -> list[Q
             continue
         question = parse_question(line, f"{path}:{number}", number)
         if question.id in seen:
-            raise QuestionSetError(
-                f"{path}:{number}: duplicate id {question.id!r} (first on line {seen[question.id]})"
-            )
+            raise QuestionSetError(f"{path}:{number}: duplicate id {question.id!r} (first on line {seen[question.id]})")
         seen[question.id] = number
         questions.append(question)
     if not questions:
@@ -122,9 +120,7 @@ def check_evidence(questions: list[Question], texts: Mapping[str, str], path: Pa
             if item.source not in folded:
                 raise QuestionSetError(f"{where}: evidence source {item.source!r} is not in the corpus")
             if fold_space(item.text) not in folded[item.source]:
-                raise QuestionSetError(
-                    f"{where}: evidence text {item.text[:80]!r} is not found in {item.source}"
-                )
+                raise QuestionSetError(f"{where}: evidence text {item.text[:80]!r} is not found in {item.source}")
 
 
 def _text(record: Mapping[str, Any], key: str, where: str) -> str:
@@ -140,9 +136,7 @@ def _evidence(value: Any, where: str) -> tuple[Evidence, ...]:
     found: list[Evidence] = []
     for position, item in enumerate(value, start=1):
         if not isinstance(item, dict) or set(item) != {"source", "text"}:
-            raise QuestionSetError(
-                f"{where}: evidence {position} must be an object with exactly source and text"
-            )
+            raise QuestionSetError(f"{where}: evidence {position} must be an object with exactly source and text")
         source, text = item["source"], item["text"]
         if not isinstance(source, str) or not source.strip() or not isinstance(text, str) or not text.strip():
             raise QuestionSetError(f"{where}: evidence {position} needs a non-empty source and text")

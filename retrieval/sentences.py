@@ -57,9 +57,7 @@ def split_sentences(
     for number, found_block in enumerate(blocks(text)):
         block = found_block if clean else replace(found_block, kind=SentenceKind.BODY)
         start = block.start + (drop_cap_length(text, block.start) if number == 0 and clean else 0)
-        spans = _merge(
-            text, [(start + s, start + e) for s, e in punkt.span_tokenize(text[start : block.end])]
-        )
+        spans = _merge(text, [(start + s, start + e) for s, e in punkt.span_tokenize(text[start : block.end])])
         for span_start, span_end in spans:
             for piece_start, piece_end in _clauses(text, span_start, span_end, max_chars):
                 found.append(
@@ -86,11 +84,7 @@ def _merge(text: str, spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]
     for start, end in spans:
         piece = text[start:end]
         continues = piece[0].islower() or piece.strip(_CLOSERS + " ") == "" or piece[0] in ",;:"
-        quoting = (
-            bool(merged)
-            and joined < MAX_QUOTED_SENTENCES
-            and _open_quote(text[merged[-1][0] : merged[-1][1]])
-        )
+        quoting = bool(merged) and joined < MAX_QUOTED_SENTENCES and _open_quote(text[merged[-1][0] : merged[-1][1]])
         if merged and (continues or quoting):
             merged[-1] = (merged[-1][0], end)
             joined += 1 if quoting and not continues else 0

@@ -43,9 +43,7 @@ def questions() -> list[str]:
     return [json.loads(line)["question"] for line in lines if line.strip()]
 
 
-def simulate(
-    connection: Connection, users: int, per_user: int, pool: list[str], expected: dict[str, str]
-) -> None:
+def simulate(connection: Connection, users: int, per_user: int, pool: list[str], expected: dict[str, str]) -> None:
     """Telegram and its users, in a process of their own so that they do not share the bot's interpreter."""
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
     fake = FakeTelegram(TOKEN).start()
@@ -108,9 +106,7 @@ def main() -> int:
     for question in pool:
         answer = answerer.answer(question, min(50, settings.top_k * PAGES))
         shown = answer.quotes[: settings.top_k]
-        expected[question] = (
-            render_quotes(shown)[0] if shown and not answer.abstained else render_not_found(answer)
-        )
+        expected[question] = render_quotes(shown)[0] if shown and not answer.abstained else render_not_found(answer)
 
     ours, theirs = multiprocessing.get_context("spawn").Pipe()
     world = multiprocessing.get_context("spawn").Process(

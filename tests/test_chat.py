@@ -25,13 +25,9 @@ def _run(answerer: Answerer, lines: list[str], end: type[BaseException] = EOFErr
 
 
 def test_question_more_and_context(answerer: Answerer) -> None:
-    out = _run(
-        answerer, ["How many Iranian individuals did the EU sanction?", "/more", "/context 1", "/quit"]
-    )
+    out = _run(answerer, ["How many Iranian individuals did the EU sanction?", "/more", "/context 1", "/quit"])
     assert out[0].startswith("Verbatim: 5 articles")
-    assert out[1].startswith(
-        "1. The European Union today approved sanctions against five Iranian individuals"
-    )
+    assert out[1].startswith("1. The European Union today approved sanctions against five Iranian individuals")
     assert "\n\n2. " in out[1] and "3. " not in out[1]
     assert out[2].startswith("3. ")
     assert "> The European Union today approved sanctions" in out[3]

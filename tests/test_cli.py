@@ -45,9 +45,7 @@ def verbatim(
 def test_ask_prints_quotes(tmp_path: Path) -> None:
     result = verbatim("ask", "How many Iranian individuals did the EU sanction?", index=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(
-        "1. The European Union today approved sanctions against five Iranian individuals"
-    )
+    assert result.stdout.startswith("1. The European Union today approved sanctions against five Iranian individuals")
     assert "— 000_6bac14c41388e1cc.txt, 2022-10-20" in result.stdout
     assert "\033[" not in result.stdout  # not a terminal: plain text
 
@@ -128,9 +126,7 @@ def test_every_command_has_help(tmp_path: Path, command: str) -> None:
 
 
 def test_chat_over_a_pipe(tmp_path: Path) -> None:
-    result = verbatim(
-        "chat", stdin="who said this kind of information is not always true\n/quit\n", index=tmp_path
-    )
+    result = verbatim("chat", stdin="who said this kind of information is not always true\n/quit\n", index=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Kremlin spokesman Dmitry Peskov" in result.stdout
 

@@ -71,9 +71,7 @@ def test_jsonl_and_gzip(corpus_dir: Path) -> None:
         ("The ambassador spoke about nothing dated.", None),
     ],
 )
-def test_date_from_dateline_when_no_manifest_entry(
-    corpus_dir: Path, text: str, expected: dt.date | None
-) -> None:
+def test_date_from_dateline_when_no_manifest_entry(corpus_dir: Path, text: str, expected: dt.date | None) -> None:
     (corpus_dir / "a.txt").write_text(text)
     assert load_corpus(corpus_dir).articles[0].date == expected
 

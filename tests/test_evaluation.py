@@ -24,18 +24,14 @@ DAY = dt.date(2024, 3, 4)
 DATES = {"a.txt": DAY, "b.txt": dt.date(2024, 3, 10)}
 
 
-def quote(
-    text: str, source: str = "a.txt", date: dt.date | None = DAY, also_in: tuple[Source, ...] = ()
-) -> Quote:
+def quote(text: str, source: str = "a.txt", date: dt.date | None = DAY, also_in: tuple[Source, ...] = ()) -> Quote:
     return Quote(text, source, date, None, 1.0, Confidence.HIGH, "", "", source, 0, len(text), also_in)
 
 
 def question(
     ident: str, kind: str = "what", evidence: Sequence[Evidence] = (), answers: Sequence[str] = ()
 ) -> Question:
-    return Question(
-        ident, f"question {ident}?", kind, tuple(answers), tuple(evidence), not evidence, "tune", 1
-    )
+    return Question(ident, f"question {ident}?", kind, tuple(answers), tuple(evidence), not evidence, "tune", 1)
 
 
 class FakeAnswerer:
@@ -174,6 +170,4 @@ def test_evidence_matcher(text: str, source: str, right: bool) -> None:
 
 def test_empty_outcomes_give_none_rates() -> None:
     metrics = summarise([])
-    assert (
-        metrics.hit_at_1 is None and metrics.abstention_precision is None and metrics.latency_p50_ms is None
-    )
+    assert metrics.hit_at_1 is None and metrics.abstention_precision is None and metrics.latency_p50_ms is None

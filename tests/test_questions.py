@@ -70,9 +70,7 @@ def test_evidence_matches_across_a_line_break() -> None:
         ({"evidance": []}, "unknown key(s) evidance"),
     ],
 )
-def test_invalid_question_names_file_line_and_problem(
-    tmp_path: Path, change: dict[str, object], message: str
-) -> None:
+def test_invalid_question_names_file_line_and_problem(tmp_path: Path, change: dict[str, object], message: str) -> None:
     path = write_set(tmp_path, GOOD, GOOD | {"id": "x2"} | change)
     with pytest.raises(QuestionSetError) as raised:
         load_questions(path)
@@ -119,8 +117,7 @@ def test_evidence_text_not_in_its_file(tmp_path: Path) -> None:
     with pytest.raises(QuestionSetError) as raised:
         load_questions(path, texts(DATA / "corpus"))
     assert (
-        str(raised.value)
-        == f"{path}:1: question 'x1': evidence text 'The mayor, Anna Berg' is not found in beta.txt"
+        str(raised.value) == f"{path}:1: question 'x1': evidence text 'The mayor, Anna Berg' is not found in beta.txt"
     )
 
 

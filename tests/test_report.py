@@ -187,23 +187,18 @@ def test_errors_are_one_line_and_exit_2(
     assert error.startswith("verbatim: error: ") and message in error and error.count("\n") == 1
 
 
-def test_evidence_missing_from_the_corpus_names_the_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_evidence_missing_from_the_corpus_names_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.jsonl"
     line = QUESTIONS.read_text(encoding="utf-8").splitlines()[0].replace("Anna Berg", "Otto Berg")
     bad.write_text(line.replace('"The mayor, Otto Berg"', '"The mayor, Otto"') + "\n", encoding="utf-8")
     assert run(tmp_path, str(bad))[0] == 2
     assert (
-        f"{bad}:1: question 'q1': evidence text 'The mayor, Otto' is not found in alpha.txt"
-        in capsys.readouterr().err
+        f"{bad}:1: question 'q1': evidence text 'The mayor, Otto' is not found in alpha.txt" in capsys.readouterr().err
     )
 
 
 def test_small_formatting_pieces() -> None:
-    assert [
-        format_value(v, k) for v, k in ((None, ""), (3, ""), (0.5, "hit_at_1"), (12.345, "latency_p50_ms"))
-    ] == [
+    assert [format_value(v, k) for v, k in ((None, ""), (3, ""), (0.5, "hit_at_1"), (12.345, "latency_p50_ms"))] == [
         "n/a",
         "3",
         "0.500",

@@ -32,8 +32,7 @@ def test_every_seed_sentence_is_the_article_text_at_its_offsets() -> None:
 def test_quotation_keeps_its_attribution() -> None:
     texts = [s.text for _, s in _seed_sentences()]
     assert any(
-        t.startswith("“This kind of information is not always true,” Kremlin spokesman Dmitry Peskov")
-        for t in texts
+        t.startswith("“This kind of information is not always true,” Kremlin spokesman Dmitry Peskov") for t in texts
     )
     # A quotation running over two sentences stays with "he said".
     assert any(

@@ -57,9 +57,7 @@ def make_quote(text: str, source: str = "a.txt", *, words: Sequence[str] = (), *
 class ScriptedAnswerer:
     """Answers from a script: question -> quotes; anything else is "not found". Can be slow or fail."""
 
-    def __init__(
-        self, script: dict[str, Sequence[Quote]] | None = None, max_question_chars: int = 1000
-    ) -> None:
+    def __init__(self, script: dict[str, Sequence[Quote]] | None = None, max_question_chars: int = 1000) -> None:
         self.script = dict(script or {})
         self.max_question_chars = max_question_chars
         self.stats = CorpusStats(5, 120, dt.date(2022, 10, 18), dt.date(2022, 11, 3))

@@ -93,16 +93,12 @@ def parse_html(markup: str) -> str:
             match = _TAG.match(markup, position)
             offset = len(markup[:position].encode())
             if match is None:
-                raise ApiError(
-                    400, f"Bad Request: can't parse entities: unexpected '<' at byte offset {offset}"
-                )
+                raise ApiError(400, f"Bad Request: can't parse entities: unexpected '<' at byte offset {offset}")
             closing, name = match.group(1) == "/", match.group(2).lower()
             if name not in ALLOWED_TAGS:
                 kind = "end" if closing else "start"
                 where = f"at byte offset {offset}"
-                raise ApiError(
-                    400, f"Bad Request: can't parse entities: unsupported {kind} tag {name!r} {where}"
-                )
+                raise ApiError(400, f"Bad Request: can't parse entities: unsupported {kind} tag {name!r} {where}")
             if closing:
                 if not open_tags or open_tags[-1] != name:
                     raise ApiError(
@@ -118,9 +114,7 @@ def parse_html(markup: str) -> str:
             match = _ENTITY.match(markup, position)
             if match is None:
                 offset = len(markup[:position].encode())
-                raise ApiError(
-                    400, f"Bad Request: can't parse entities: unsupported entity at byte offset {offset}"
-                )
+                raise ApiError(400, f"Bad Request: can't parse entities: unsupported entity at byte offset {offset}")
             name = match.group(1)
             if name.startswith("#x"):
                 text.append(chr(int(name[2:], 16)))
@@ -136,9 +130,7 @@ def parse_html(markup: str) -> str:
             position += 1
     if open_tags:
         tag = open_tags[-1]
-        raise ApiError(
-            400, f"Bad Request: can't parse entities: can't find end tag corresponding to start tag {tag!r}"
-        )
+        raise ApiError(400, f"Bad Request: can't parse entities: can't find end tag corresponding to start tag {tag!r}")
     return "".join(text)
 
 
@@ -322,9 +314,7 @@ class FakeTelegram:
     def sent_to(self, chat_id: int) -> list[JSONDict]:
         """The bot's messages in a chat, in order, as currently stored (edits applied)."""
         with self._changed:
-            found = [
-                m for (chat, _), m in self.messages.items() if chat == chat_id and m["from"] == self.bot_user
-            ]
+            found = [m for (chat, _), m in self.messages.items() if chat == chat_id and m["from"] == self.bot_user]
         return sorted(found, key=lambda message: message["message_id"])
 
     def pending_updates(self) -> int:

@@ -17,9 +17,7 @@ def inline_answer(fake: FakeTelegram, query_id: str) -> JSONDict:
     )
 
 
-def test_inline_results_page_with_next_offset(
-    fake: FakeTelegram, bot: RunningBot, answerer: ScriptedAnswerer
-) -> None:
+def test_inline_results_page_with_next_offset(fake: FakeTelegram, bot: RunningBot, answerer: ScriptedAnswerer) -> None:
     first = inline_answer(fake, fake.inline(ANN, NATO))
     assert [r["id"] for r in first["results"]] == ["0", "1", "2", "3", "4"]
     assert first["next_offset"] == "5"
@@ -42,9 +40,7 @@ def test_inline_results_page_with_next_offset(
     assert answerer.asked == [(NATO, 50)]  # the second page came from the cache
 
 
-def test_inline_not_found_and_empty_queries_offer_the_private_chat(
-    fake: FakeTelegram, bot: RunningBot
-) -> None:
+def test_inline_not_found_and_empty_queries_offer_the_private_chat(fake: FakeTelegram, bot: RunningBot) -> None:
     empty = inline_answer(fake, fake.inline(ANN, "   "))
     unknown = inline_answer(fake, fake.inline(ANN, "Is <TICKER> up?"))
     assert empty["results"] == [] == unknown["results"]

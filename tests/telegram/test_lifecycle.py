@@ -43,9 +43,7 @@ def test_a_missing_token_is_one_clear_line_and_a_nonzero_exit(
     settings: Settings, answerer: object, caplog: pytest.LogCaptureFixture
 ) -> None:
     assert run(with_telegram(settings, token=None), answerer) == 2  # type: ignore[arg-type]
-    assert errors(caplog) == [
-        "No Telegram bot token: set TELEGRAM_BOT_TOKEN or telegram.token_file (see README)."
-    ]
+    assert errors(caplog) == ["No Telegram bot token: set TELEGRAM_BOT_TOKEN or telegram.token_file (see README)."]
 
 
 def test_a_malformed_token_is_refused_without_showing_it(
@@ -96,9 +94,7 @@ def test_the_token_never_appears_in_logs(
 def test_a_second_instance_gets_a_clear_message_and_stops(
     fake: FakeTelegram, start_bot: StartBot, caplog: pytest.LogCaptureFixture
 ) -> None:
-    conflict = (
-        "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
-    )
+    conflict = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
     fake.fail("getUpdates", 409, conflict)
     bot: RunningBot = start_bot()
     assert bot.join() == 1
@@ -143,7 +139,5 @@ def test_a_stop_signal_finishes_the_answer_in_progress_then_exits_cleanly(
     assert process.returncode == 0, stderr.decode()
     assert [m["html"] for m in fake.sent_to(ANN["id"])] == [GOLDEN_QUOTES]
     last_poll = fake.calls_to("getUpdates")[-1].params
-    assert (
-        last_poll["timeout"] == 0 and last_poll["offset"] == 2
-    )  # the update is confirmed, never redelivered
+    assert last_poll["timeout"] == 0 and last_poll["offset"] == 2  # the update is confirmed, never redelivered
     assert TOKEN.split(":")[1] not in stderr.decode()

@@ -37,16 +37,12 @@ def test_typing_is_shown_before_the_answer(fake: FakeTelegram, bot: RunningBot) 
 def test_not_found_says_so_and_echoes_the_question(fake: FakeTelegram, bot: RunningBot) -> None:
     fake.send_text(ANN, "Is <TICKER> up & away?")
     [reply] = replies(fake)
-    assert reply["text"].startswith(
-        "I found no sentence in the articles that answers “Is <TICKER> up & away?”."
-    )
+    assert reply["text"].startswith("I found no sentence in the articles that answers “Is <TICKER> up & away?”.")
     assert "&lt;TICKER&gt;" in reply["html"]
     assert "reply_markup" not in reply
 
 
-def test_a_huge_question_gets_a_clear_reply(
-    fake: FakeTelegram, bot: RunningBot, answerer: ScriptedAnswerer
-) -> None:
+def test_a_huge_question_gets_a_clear_reply(fake: FakeTelegram, bot: RunningBot, answerer: ScriptedAnswerer) -> None:
     fake.send_text(ANN, "why " * 1000)
     [reply] = replies(fake)
     assert reply["text"] == "Sorry, the question is too long (3999 characters; the limit is 1,000)."

@@ -69,8 +69,7 @@ def ask_json(questions: list[str], env: dict[str, str]) -> list[JSONDict]:
 def quotes_in(message_html: str) -> list[str]:
     """The quotes' text as a reader sees it: the blockquotes' contents without markup."""
     return [
-        html.unescape(re.sub(r"<[^>]+>", "", q))
-        for q in re.findall(r"<blockquote>(.*?)</blockquote>", message_html)
+        html.unescape(re.sub(r"<[^>]+>", "", q)) for q in re.findall(r"<blockquote>(.*?)</blockquote>", message_html)
     ]
 
 

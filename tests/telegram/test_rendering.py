@@ -93,9 +93,7 @@ def test_long_answers_split_at_quote_boundaries_within_4096_utf16_units(char: st
     for message in messages:
         plain = parse_html(message)  # every part is valid HTML on its own
         assert utf16_len(plain) == visible_length(message) <= MESSAGE_LIMIT
-    numbers = [
-        int(line[1:].split("]")[0]) for m in messages for line in m.splitlines() if line.startswith("[")
-    ]
+    numbers = [int(line[1:].split("]")[0]) for m in messages for line in m.splitlines() if line.startswith("[")]
     assert numbers == list(range(1, 13))
 
 

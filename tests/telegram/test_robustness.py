@@ -93,10 +93,7 @@ def test_users_outside_the_allow_list_get_one_polite_refusal(
     start_bot(with_telegram(settings, allowed_users=frozenset({ANN["id"]})))
     fake.send_text(BOB, NATO)
     [refusal] = messages_to(fake, BOB, 1)
-    assert (
-        refusal["text"]
-        == "Sorry, this Verbatim bot is private. Ask its owner to allow you (your user id is 1002)."
-    )
+    assert refusal["text"] == "Sorry, this Verbatim bot is private. Ask its owner to allow you (your user id is 1002)."
     fake.send_text(BOB, "please?")
     query = fake.inline(BOB, NATO)
     fake.wait_calls("answerInlineQuery")
@@ -119,10 +116,7 @@ def test_groups_outside_the_allow_list_refuse_once_when_addressed(
     fake.wait_for(lambda: fake.calls_to("sendMessage"))
     fake.send_text(ANN, "/start")  # a marker in a private chat, which is not listed either
     [refusal] = fake.sent_to(GROUP["id"])
-    assert (
-        refusal["text"]
-        == "Sorry, this Verbatim bot is private. Ask its owner to allow you (chat id -100500)."
-    )
+    assert refusal["text"] == "Sorry, this Verbatim bot is private. Ask its owner to allow you (chat id -100500)."
     assert messages_to(fake, ANN, 1)[0]["text"].endswith("(your user id is 1001).")
     assert answerer.asked == []
 
@@ -147,9 +141,7 @@ def test_the_rate_limit_replies_politely(
     replies = messages_to(fake, ANN, 3)
     limited = [m["text"] for m in replies if m["text"].startswith("You are asking")]
     assert len(limited) == 1
-    assert limited[0].startswith(
-        "You are asking faster than I can read: up to 2 questions a minute. Please try"
-    )
+    assert limited[0].startswith("You are asking faster than I can read: up to 2 questions a minute. Please try")
     assert len(answerer.asked) == 2
     fake.send_text(BOB, NATO)  # others are not held back
     assert messages_to(fake, BOB, 1)[0]["html"] == GOLDEN_QUOTES

@@ -73,7 +73,5 @@ def test_inline_cache_keeps_recent_answers() -> None:
         ({1}, set(), None, None, False),
     ],
 )
-def test_access_list(
-    users: set[int], chats: set[int], user: int | None, chat: int | None, allowed: bool
-) -> None:
+def test_access_list(users: set[int], chats: set[int], user: int | None, chat: int | None, allowed: bool) -> None:
     assert AccessList(frozenset(users), frozenset(chats)).allows(user, chat) is allowed
