@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from nltk.stem.snowball import EnglishStemmer
 
-# nltk's English stopword list (nltk_data/corpora/stopwords/english), embedded because nltk.download is
+# nltk's English stopword list (nltk_data/corpora/stopwords/english), embedded because nltk's data downloader is
 # unavailable offline. Negations ("not", "no", "nor") are kept as stopwords like nltk does; question words
 # are stopwords for the index but still read by the answer-type cues.
 STOPWORDS: frozenset[str] = frozenset(

@@ -150,10 +150,10 @@ def test_split_limit_and_ablation(tmp_path: Path) -> None:
 
 
 def test_squad_benchmark_labels(tmp_path: Path) -> None:
-    code, text = run(tmp_path, "--squad", str(DATA / "squad-mini.json"), product=baseline_factory)
+    code, text = run(tmp_path, "--squad", str(DATA / "reqa-format-fixture.json"), product=baseline_factory)
     assert code == 0
     assert "P@1" in text and "R@5" in text and "abstention" not in text
-    assert text.splitlines()[0] == "SQuAD squad-mini.json"
+    assert text.splitlines()[0] == "SQuAD reqa-format-fixture.json"
 
 
 @pytest.mark.parametrize(
@@ -165,7 +165,7 @@ def test_squad_benchmark_labels(tmp_path: Path) -> None:
         ((str(QUESTIONS), "--ablate", "dedupe"), {}, "unknown ablation 'dedupe' (known: none available)"),
         ((str(QUESTIONS), "--ablate", "x"), {"ablations": {"ranking": planned}}, "(known: ranking)"),
         (
-            ("--squad", str(DATA / "squad-mini.json"), "--split", "tune"),
+            ("--squad", str(DATA / "reqa-format-fixture.json"), "--split", "tune"),
             {},
             "--split applies to question sets",
         ),

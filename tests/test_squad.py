@@ -30,7 +30,7 @@ def quote(text: str, source: str) -> Quote:
 
 
 def test_one_article_per_paragraph() -> None:
-    squad = load_squad(DATA / "squad-mini.json")
+    squad = load_squad(DATA / "reqa-format-fixture.json")
     assert [a.source for a in squad.articles] == [
         "squad:River_Town:0",
         "squad:River_Town:1",
@@ -128,7 +128,7 @@ def test_sample_is_evenly_spaced_and_deterministic() -> None:
 
 
 def test_baseline_on_the_mini_set() -> None:
-    squad = load_squad(DATA / "squad-mini.json")
+    squad = load_squad(DATA / "reqa-format-fixture.json")
     result = evaluate("baseline", BaselineAnswerer(squad.articles), expectations(squad.questions))
     assert [o.rank for o in result.outcomes] == [1, 1, 1, 1, 1]
     assert result.metrics.hit_at_1 == 1.0 and result.metrics.unanswerable == 0
