@@ -124,9 +124,13 @@ def run_tune(args: argparse.Namespace, settings: Settings) -> int:
 
 def _folds(expectations: list[Expectation], count: int) -> list[list[Expectation]]:
     """SQuAD questions in `count` folds by article title, so no title is in two folds."""
-    titles = sorted({e.expected.split(":")[1] for e in expectations})
-    fold_of = {title: i % count for i, title in enumerate(titles)}
-    return [[e for e in expectations if fold_of[e.expected.split(":")[1]] == i] for i in range(count)]
+
+    def title(expectation: Expectation) -> str:
+        return next(iter(expectation.sources)).rsplit(":", 1)[0]  # source "squad:<title>:<paragraph>"
+
+    titles = sorted({title(e) for e in expectations})
+    fold_of = {name: i % count for i, name in enumerate(titles)}
+    return [[e for e in expectations if fold_of[title(e)] == i] for i in range(count)]
 
 
 def _fit_and_report(seed_cases: CaseSet, folds: list[CaseSet], start: dict[str, float]) -> dict[str, float]:

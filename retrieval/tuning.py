@@ -193,7 +193,7 @@ def sweep_bm25(
 ) -> list[SweepRow]:
     """P@1 and MRR@5 of sentence BM25 alone for each (k1, b), on the answerer's own sentences and tokens."""
     index = answerer.index
-    docs = [terms(index.index_text(index.sentence(int(s)))) for s in index.body]
+    docs = [index.sentence_terms[doc] for doc in range(len(index.body))]  # stored at build: no re-tokenizing
     queries = [(e, terms(e.question)) for e in expectations if not e.unanswerable]
     rows = []
     for k1, b in grid:
