@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,11 +78,8 @@ class Answerer:
         self.scorer = scorer if index.embeddings is not None else None
         weights = ranking.weights if self.scorer is not None else ranking.lexical_weights
         self._weights = np.array([weights.get(name, 0.0) for name in FEATURES])
-        self._article_number = {article.id: number for number, article in enumerate(index.articles)}
-        dates = [article.date for article in index.articles if article.date is not None]
-        self.stats = CorpusStats(
-            len(index.articles), index.stats.sentences, min(dates, default=None), max(dates, default=None)
-        )
+        # Asked of the index: going through index.articles would read every article of the archive at start.
+        self.stats = CorpusStats(len(index.articles), index.stats.sentences, *index.date_range())
 
     def answer(self, question: str, top_k: int = 3) -> Answer:
         """The top_k distinct quotes answering `question`, or an abstention saying why."""
@@ -94,6 +92,19 @@ class Answerer:
             return Answer(text, (), abstained=True, reason=NOT_FOUND, terms=parsed.unique)
         quotes = self._distinct(ranked, parsed, top_k)
         return Answer(text, tuple(quotes), abstained=False, terms=parsed.unique)
+
+    def prepare(self, questions: Sequence[str]) -> None:
+        """Embed questions about to be asked in one batch (far cheaper than one by one); answers stay the same."""
+        if self.scorer is None:
+            return
+        texts: list[str] = []
+        for question in questions:
+            try:
+                texts.append(self.clean_question(question))
+            except QuestionError:
+                continue  # answer() refuses it before any embedding
+        # The scorer's cache keeps them for `candidates`; more than it holds would only be embedded twice.
+        self.scorer.embed(texts[: self.scorer.cache_size])
 
     def clean_question(self, question: str) -> str:
         """The question with control characters removed; raises QuestionError when empty or too long."""
@@ -230,7 +241,7 @@ class Answerer:
         return found
 
     def _sentence_at(self, quote: Quote) -> int:
-        number = self._article_number.get(quote.article_id)
+        number = self.index.article_number(quote.article_id)
         if number is None:
             raise KeyError(f"unknown article {quote.article_id!r}")
         column = self.index.columns["article"]

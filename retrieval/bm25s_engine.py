@@ -10,8 +10,11 @@ from typing import Any
 
 import bm25s
 import numpy as np
+from bm25s.scoring import _build_idf_array, _select_idf_scorer, _select_tfc_scorer
 
 from retrieval.engine import EngineError
+from retrieval.stored_array import StoredArray
+from retrieval.term_arrays import TermArrays
 
 log = logging.getLogger(__name__)
 
@@ -27,52 +30,49 @@ class BM25sEngine:
 
     name = "bm25s"
 
-    def __init__(self, model: bm25s.BM25 | None, size: int) -> None:
+    def __init__(
+        self, model: bm25s.BM25 | None, size: int, stored: tuple[StoredArray, StoredArray] | None = None
+    ) -> None:
         self._model = model
         self._size = size
         self._vocab: dict[str, int] = model.vocab_dict if model is not None else {}
+        self._stored = stored  # (data, indices) read on demand by `score`, instead of the memory-mapped arrays
 
     @classmethod
     def build(cls, documents: Sequence[Sequence[str]], k1: float, b: float) -> BM25sEngine:
         """Index tokenized documents; an empty corpus (or one without words) finds nothing."""
-        vocab: dict[str, int] = {}
         # Term ids in order of first appearance, so that the same corpus always gives the same files.
-        ids = [[vocab.setdefault(term, len(vocab)) for term in doc] for doc in documents]
-        return cls.from_term_ids(ids, list(vocab), k1, b)
+        return cls.from_terms(TermArrays.of(documents), k1, b)
 
     @classmethod
-    def from_term_ids(cls, ids: list[list[int]], vocabulary: Sequence[str], k1: float, b: float) -> BM25sEngine:
-        """Index documents given as ids into `vocabulary` (as the index stores sentence terms)."""
-        if not any(ids):
-            return cls(None, len(ids))
-        vocab = {term: number for number, term in enumerate(vocabulary)}
-        if len(vocab) != len(vocabulary):
+    def from_terms(cls, documents: TermArrays, k1: float, b: float) -> BM25sEngine:
+        """Index documents stored as term ids; only the terms they use enter the engine's vocabulary."""
+        if len(set(documents.vocabulary)) != len(documents.vocabulary):
             raise EngineError("the vocabulary repeats a term")
+        if not len(documents.ids):
+            return cls(None, len(documents))
         model = _new_model(k1, b)
-        # bm25s sets its logger to DEBUG when imported: keep its "Building index" notes out of our output.
-        library_log = logging.getLogger("bm25s")
-        level = library_log.level
-        library_log.setLevel(max(level, logging.INFO))
-        try:
-            # A (token ids, vocabulary) tuple skips bm25s' hash-ordered vocabulary and its string pass.
-            model.index((ids, vocab), create_empty_token=False, show_progress=False)
-        finally:
-            library_log.setLevel(level)
-        return cls(model, len(ids))
+        model.scores, used = _score_matrix(model, documents)
+        model.vocab_dict = {documents.vocabulary[term]: number for number, term in enumerate(used.tolist())}
+        model.unique_token_ids_set = set(model.vocab_dict.values())
+        model.nonoccurrence_array = None  # ATIRE needs none (only BM25L and BM25+ do)
+        return cls(model, len(documents))
 
     @classmethod
-    def load(cls, directory: Path) -> BM25sEngine:
-        """Open an engine written by `save`, its arrays memory-mapped; raises EngineError when damaged."""
+    def load(cls, directory: Path, scanned: bool = True) -> BM25sEngine:
+        """Open an engine written by `save`, its arrays memory-mapped (and, unless `scanned`, read on demand by
+        `score`); raises EngineError when damaged."""
         meta = _read_meta(directory)
         size = meta["size"]
         if not meta["terms"]:
             return cls(None, size)
         try:
             model = bm25s.BM25.load(directory, mmap=True, load_corpus=False, show_progress=False)
+            stored = None if scanned else (StoredArray(directory / _ARRAYS[0]), StoredArray(directory / _ARRAYS[1]))
         except (OSError, ValueError, TypeError, KeyError) as error:
             raise EngineError(f"cannot read the bm25s engine in {directory}: {error}") from error
         _check(model, size, directory)
-        return cls(model, size)
+        return cls(model, size, stored)
 
     def save(self, directory: Path) -> None:
         """Write bm25s' arrays, vocabulary and parameters, then our metadata, into `directory`."""
@@ -101,14 +101,28 @@ class BM25sEngine:
         return [(int(doc), float(score)) for doc, score in zip(found[order], values[order], strict=True)]
 
     def score(self, query: Sequence[str], ids: Sequence[int]) -> list[float]:
-        """BM25 scores of the given documents, in the order of `ids`."""
+        """BM25 scores of the given documents, in the order of `ids`: the same sums as bm25s' own scoring (query
+        terms in order, from zero), but reading each term's postings only where the documents are."""
         chosen = np.asarray(ids, dtype=np.int64)
         if chosen.size and (chosen.min() < 0 or chosen.max() >= self._size):
             raise IndexError(f"document ids must be in 0..{self._size - 1}")
-        scores = self._scores(query)
-        if scores is None:
-            return [0.0] * len(chosen)
-        return [float(s) for s in scores[chosen]]
+        scores = np.zeros(len(chosen), dtype=np.float64)
+        if self._model is None:
+            return scores.tolist()
+        data, indices, indptr = (self._model.scores[key] for key in ("data", "indices", "indptr"))
+        if self._stored is not None:
+            data, indices = self._stored
+        wanted = chosen.astype(indices.dtype)  # of the postings' type: numpy would convert all postings otherwise
+        for term in (self._vocab[term] for term in query if term in self._vocab):
+            start, end = int(indptr[term]), int(indptr[term + 1])
+            if start == end:
+                continue
+            postings = indices[start:end]  # documents holding the term, ascending
+            where = np.minimum(np.searchsorted(postings, wanted), end - start - 1)
+            held = postings[where] == wanted
+            found = start + where[held]
+            scores[held] += data.take(found) if isinstance(data, StoredArray) else data[found]
+        return scores.tolist()
 
     def _scores(self, query: Sequence[str]) -> np.ndarray | None:
         """bm25s' scores of every document, None when no query term is in the vocabulary."""
@@ -132,6 +146,31 @@ def _new_model(k1: float, b: float) -> bm25s.BM25:
         backend="numpy",
         csc_backend="numpy",
     )
+
+
+def _score_matrix(model: bm25s.BM25, documents: TermArrays) -> tuple[dict[str, Any], np.ndarray]:
+    """bm25s' score matrix (what `model.index` builds, document by document in Python), computed over all
+    documents at once with bm25s' own formulas; returns it and the vocabulary ids of its columns.
+
+    Equal to bm25s' arrays bit for bit (tests/test_bm25s_engine.py): the same float64 operations on the same
+    numbers, in the same order; the sparse layout is bm25s' (by term, then document)."""
+    lengths = documents.lengths()
+    term, doc, counts = documents.pairs()
+    starts = np.flatnonzero(np.concatenate([[True], term[1:] != term[:-1]]))
+    used = term[starts]  # the vocabulary ids of the columns, ascending
+    doc_freq = np.diff(np.append(starts, len(term)))
+    del term
+    idf = _build_idf_array(
+        dict(enumerate(doc_freq.tolist())), len(lengths), _select_idf_scorer(model.idf_method), model.dtype
+    )
+    tfc = _select_tfc_scorer(model.method)(
+        tf_array=counts.astype(model.dtype), l_d=lengths[doc], l_avg=lengths.mean(), k1=model.k1, b=model.b
+    )
+    tfc *= np.repeat(idf, doc_freq)  # idf * tfc: one multiplication, commutative, so the same bits
+    indptr = np.zeros(len(used) + 1, dtype=np.int64)
+    np.cumsum(doc_freq, out=indptr[1:])
+    scores = {"data": tfc.astype(model.dtype), "indices": doc.astype(model.int_dtype), "indptr": indptr}
+    return scores | {"num_docs": len(lengths)}, used
 
 
 def _read_meta(directory: Path) -> dict[str, Any]:

@@ -22,8 +22,9 @@ HEADING_MAX_CHARS = 200
 # A drop cap printed twice: "DThe United States ..." (the first letter is an artefact of the layout).
 _DROP_CAP = re.compile(r"[A-Z](?=(?:The|A|An|In|On|At|It|As|For|After|When|While|With|This|That)\b)")
 
-# Words glued where a link lost its space: "Stoltenbergsaid", "Kristerssonat", "Putinwhich".
-_GLUED = re.compile(r"\b([A-Z][a-z]{2,})([a-z]{2,})\b")
+# Words glued where a link lost its space: "Stoltenbergsaid", "Kristerssonat", "Putinwhich": a capitalised word
+# of five letters or more (\b[A-Z][a-z]{4,}\b, written to start with [A-Z], which the regex engine scans for fast).
+_GLUED = re.compile(r"[A-Z](?<!\w[A-Z])[a-z]{4,}\b")
 _LONG_TAILS = frozenset(
     [
         "said",
@@ -88,14 +89,50 @@ def capitalised_words(text: str) -> set[str]:
 
 def unglue(sentence: str, known: Iterable[str] | set[str]) -> str:
     """The sentence as the index should read it: glued words split ("Stoltenbergsaid" -> "Stoltenberg said")."""
-    vocabulary = known if isinstance(known, set) else set(known)
+    vocabulary = known if isinstance(known, set | frozenset) else set(known)
+    return _GLUED.sub(lambda match: _split(match.group(), vocabulary), sentence)
 
-    def split(match: re.Match[str]) -> str:
-        word = match.group()
+
+class Lexicon:
+    """The capitalised words of a corpus, repairing glued words like unglue(); it remembers each word's repair
+    and leaves a sentence alone when none of its words needs one (indexing reads every word of the archive)."""
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self.words = frozenset(words)
+        self._repaired: dict[str, str] = {}
+
+    def unglue(self, sentence: str) -> str:
+        """unglue(sentence, words)."""
+        for word in _GLUED.findall(sentence):
+            if len(self._repair(word)) != len(word):
+                return _GLUED.sub(lambda match: self._repair(match.group()), sentence)
+        return sentence
+
+    def _repair(self, word: str) -> str:
+        repaired = self._repaired.get(word)
+        if repaired is None:
+            repaired = self._repaired[word] = _split(word, self.words)
+        return repaired
+
+
+def glue_dependencies(text: str) -> set[str]:
+    """The capitalised words whose presence in the lexicon could change how unglue() reads `text`.
+
+    An index updated in place re-reads an unchanged article when one of these enters or leaves the corpus."""
+    found: set[str] = set()
+    for word in set(_GLUED.findall(text)):
         for cut in range(len(word) - 2, 2, -1):
-            head, tail = word[:cut], word[cut:]
-            if tail in _LONG_TAILS or (tail in _SHORT_TAILS and head in vocabulary):
-                return f"{head} {tail}"
-        return word
+            tail = word[cut:]
+            if tail in _LONG_TAILS:  # splits whatever the lexicon holds: shorter heads are never tried
+                break
+            if tail in _SHORT_TAILS:
+                found.add(word[:cut])
+    return found
 
-    return _GLUED.sub(split, sentence)
+
+def _split(word: str, vocabulary: set[str] | frozenset[str]) -> str:
+    for cut in range(len(word) - 2, 2, -1):
+        head, tail = word[:cut], word[cut:]
+        if tail in _LONG_TAILS or (tail in _SHORT_TAILS and head in vocabulary):
+            return f"{head} {tail}"
+    return word

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
+from retrieval.term_arrays import TermArrays
+
 
 class EngineError(Exception):
     """An engine could not be built, saved or loaded."""
@@ -40,8 +42,13 @@ class EngineClass(Protocol):
         """Index tokenized documents."""
         ...
 
-    def load(self, directory: Path) -> Engine:
-        """Read an engine written by `Engine.save`."""
+    def from_terms(self, documents: TermArrays, k1: float, b: float) -> Engine:
+        """Index documents stored as term ids (what the index keeps, so nothing is tokenized twice)."""
+        ...
+
+    def load(self, directory: Path, scanned: bool = True) -> Engine:
+        """Read an engine written by `Engine.save`. `scanned`: searches will read whole postings (keep them
+        memory-mapped); else the engine only scores chosen documents (read their postings on demand)."""
         ...
 
 

@@ -6,6 +6,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 
 from retrieval.parameters import FEATURES
@@ -96,6 +97,13 @@ def char_grams(surface: Sequence[str]) -> frozenset[str]:
     return frozenset(grams)
 
 
+# About 8 kB each: enough for every candidate of a burst of questions without holding a whole archive's worth.
+@lru_cache(maxsize=8192)
+def _sentence_grams(text: str) -> frozenset[str]:
+    """A candidate sentence's character 4-grams; sentences come back as candidates question after question."""
+    return char_grams(words(text))
+
+
 def idf(doc_freq: Mapping[str, int], total: int, term: str) -> float:
     """Robertson idf, kept positive; a term the corpus never uses weighs the most."""
     df = doc_freq.get(term, 0)
@@ -125,7 +133,7 @@ def features(
         "paragraph_bm25_raw": raw[1],
         "article_bm25_raw": raw[2],
         "sentence_rank": 1.0 / (1 + rank),
-        "char_ngrams": _overlap(question.grams, char_grams(words(text))),
+        "char_ngrams": _overlap(question.grams, _sentence_grams(text)),
         "coverage": len(matched) / len(question.unique) if question.unique else 0.0,
         "idf_coverage": sum(weights_of_terms[term] for term in matched) / total_weight,
         "bigrams": _bigrams(question.terms, sentence_terms),
@@ -176,7 +184,10 @@ def _answer_type(question: Question, text: str) -> float:
     """1 when the sentence holds the kind of thing asked for (a date for "when"), beyond the question's words."""
     if question.expects is None:
         return 0.0
-    for match in _CUES[question.expects].finditer(text):
-        if not set(words(match.group())) <= question.surface:
-            return 1.0
-    return 0.0
+    return float(any(not cue <= question.surface for cue in _cue_words(question.expects, text)))
+
+
+@lru_cache(maxsize=32_768)
+def _cue_words(kind: str, text: str) -> tuple[frozenset[str], ...]:
+    """The words of each answer-type cue in a sentence, in order ("in March 2022" -> {"march"}, {"2022"})."""
+    return tuple(frozenset(words(match.group())) for match in _CUES[kind].finditer(text))

@@ -7,13 +7,15 @@ import functools
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from retrieval.answerer import Answerer
 from retrieval.corpus import MANIFEST, corpus_files, load_corpus
 from retrieval.engine import EngineError
-from retrieval.index import Progress, SentenceIndex, build_index
+from retrieval.index import Progress, SentenceIndex
+from retrieval.indexing import Embedder, Previous, build_index
 from retrieval.models import Article
 from retrieval.parameters import IndexParameters, RankingParameters
 from retrieval.semantic import SemanticScorer, SemanticUnavailable, model_version
@@ -22,7 +24,9 @@ from retrieval.store import IndexDamaged, current_generation, write_generation
 log = logging.getLogger(__name__)
 
 # Bump when sentence splitting, tokenization or the on-disk layout change: old indexes are then rebuilt.
-INDEX_FORMAT = 6
+INDEX_FORMAT = 7
+# Settings the per-article records depend on: when they change, an update cannot keep any article's records.
+_SPLITTING = ("max_sentence_chars", "clean")
 
 
 def open_answerer(
@@ -66,24 +70,45 @@ def load_or_build(
     progress: Progress | None = None,
     rebuild: bool = False,
 ) -> SentenceIndex:
-    """The persisted index when it matches the corpus and settings; otherwise build and persist a new one."""
+    """The persisted index when it matches the corpus and settings; otherwise update it (re-reading only new or
+    changed articles) or, with `rebuild` or without a usable index, build it anew; then persist and load it."""
     # Whether embeddings can be made, and with which model, is part of what the index depends on.
     model = model_version() if params.semantic else None
     params = dataclasses.replace(params, semantic=model is not None)
     fingerprint = corpus_fingerprint(corpus, params, articles, model or "")
     index_dir = index_dir / _corpus_key(corpus, articles)
-    if not rebuild:
-        found = _load_current(index_dir, fingerprint)
+    current = None if rebuild else _current(index_dir)
+    if current is not None and current[1].get("fingerprint") == fingerprint:
+        found = _load(*current)
         if found is not None:
             return found
+        current = None  # damaged: nothing in it is trusted
     if articles is None:
         articles = load_corpus(corpus).articles
-    scorer = semantic_scorer(params)
-    embed = scorer.embed if scorer is not None else None
-    index = build_index(articles, params, params.max_sentence_chars, progress, embed)
-    meta = {"fingerprint": fingerprint, "format": INDEX_FORMAT, "engine": index.stats.engine}
-    write_generation(index_dir, f"index-{fingerprint[:16]}", meta, index.save)
-    return index
+    previous = _previous(*current, params, model) if current is not None else None
+    index = build_index(articles, params, params.max_sentence_chars, progress, _embedder(params), previous)
+    meta = {
+        "fingerprint": fingerprint,
+        "format": INDEX_FORMAT,
+        "engine": index.stats.engine,
+        "model": model,
+        "splitting": {name: getattr(params, name) for name in _SPLITTING},
+    }
+    final = write_generation(index_dir, f"index-{fingerprint[:16]}", meta, index.save)
+    # Serve what a restart would: the files just written, memory-mapped, rather than the arrays of the build.
+    return SentenceIndex.load(final, index.stats.engine)
+
+
+def _embedder(params: IndexParameters) -> Callable[[], Embedder | None] | None:
+    """What makes the embedder, called only when the index gets embeddings (loading the model takes seconds)."""
+    if not params.semantic:
+        return None
+
+    def make() -> Embedder | None:
+        scorer = semantic_scorer(params)
+        return scorer.embed if scorer is not None else None
+
+    return make
 
 
 def corpus_fingerprint(
@@ -114,16 +139,37 @@ def _corpus_key(corpus: Path, articles: Sequence[Article] | None) -> str:
     return f"{slug}-{hashlib.sha256(str(resolved).encode()).hexdigest()[:8]}"
 
 
-def _load_current(index_dir: Path, fingerprint: str) -> SentenceIndex | None:
+def _current(index_dir: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The generation in use when it has the current format; None (with one warning if damaged) otherwise."""
     try:
         current = current_generation(index_dir)
-        if current is None:
-            return None
-        directory, meta = current
-        if meta.get("fingerprint") != fingerprint or meta.get("format") != INDEX_FORMAT:
-            log.info("the articles or settings changed since the index was built: rebuilding")
-            return None
-        return SentenceIndex.load(directory, str(meta.get("engine")))
-    except (IndexDamaged, EngineError) as error:
+    except IndexDamaged as error:
         log.warning("the index in %s is damaged (%s): rebuilding it", index_dir, error)
         return None
+    if current is None or current[1].get("format") != INDEX_FORMAT:
+        return None
+    return current
+
+
+def _load(directory: Path, meta: dict[str, Any]) -> SentenceIndex | None:
+    try:
+        return SentenceIndex.load(directory, str(meta.get("engine")))
+    except EngineError as error:
+        log.warning("the index in %s is damaged (%s): rebuilding it", directory.parent, error)
+        return None
+
+
+def _previous(directory: Path, meta: dict[str, Any], params: IndexParameters, model: str | None) -> Previous | None:
+    """What an update can keep from the index in `directory`; None when a full build is needed."""
+    if meta.get("splitting") != {name: getattr(params, name) for name in _SPLITTING}:
+        log.info("sentence splitting settings changed: rebuilding the index in full")
+        return None
+    log.info("the articles or settings changed since the index was built: updating it")
+    try:
+        index = SentenceIndex.load(directory, str(meta.get("engine")))
+        state = SentenceIndex.load_state(directory)
+    except EngineError as error:
+        log.warning("cannot update the index in %s (%s): rebuilding it", directory.parent, error)
+        return None
+    embeddings = index.embeddings if model is not None and meta.get("model") == model else None
+    return Previous(state, index.article_text, embeddings)

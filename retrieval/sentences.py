@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
@@ -27,30 +28,45 @@ _CLOSERS = "\"'”’»)]"
 def train_punkt(texts: Iterable[str]) -> PunktParameters:
     """Punkt parameters learned from (the first megabytes of) the corpus, plus the known abbreviations."""
     trainer = PunktTrainer()
-    budget = TRAINING_CHARS
-    for text in texts:
-        if budget <= 0:
-            break
-        trainer.train(text[:budget], finalize=False)
-        budget -= len(text)
+    for text in training_texts(texts):
+        trainer.train(text, finalize=False)
     trainer.finalize_training()
     params = trainer.get_params()
     params.abbrev_types.update(ABBREVIATIONS)
     return params
 
 
+def training_texts(texts: Iterable[str]) -> Iterator[str]:
+    """What train_punkt reads of the corpus: its first TRAINING_CHARS characters, article by article."""
+    budget = TRAINING_CHARS
+    for text in texts:
+        if budget <= 0:
+            break
+        yield text[:budget]
+        budget -= len(text)
+
+
+def training_digest(texts: Iterable[str]) -> str:
+    """A digest of what train_punkt reads: equal digests, equal parameters."""
+    digest = hashlib.sha256()
+    for text in training_texts(texts):
+        digest.update(hashlib.sha256(text.encode("utf-8")).digest())
+    return digest.hexdigest()
+
+
 def split_sentences(
     article: Article,
     article_index: int,
-    params: PunktParameters,
+    params: PunktParameters | PunktSentenceTokenizer,
     max_chars: int,
     first_paragraph: int,
     clean: bool = True,
 ) -> list[Sentence]:
     """The sentences of one article, of every kind; body blocks count as paragraphs from `first_paragraph`.
 
-    With `clean` off every block is body text and drop caps stay (to measure what cleaning is worth)."""
-    punkt = PunktSentenceTokenizer(params)
+    With `clean` off every block is body text and drop caps stay (to measure what cleaning is worth). Give a
+    tokenizer rather than parameters to split many articles: making one compiles Punkt's regular expressions."""
+    punkt = params if isinstance(params, PunktSentenceTokenizer) else PunktSentenceTokenizer(params)
     text = article.text
     found: list[Sentence] = []
     paragraph = first_paragraph

@@ -54,6 +54,7 @@ _TRANSLATE = str.maketrans(
 _WORD = re.compile(r"(?:[^\W\d_]\.){2,}|\d+(?:[.,]\d+)+|[^\W_]+(?:['-][^\W_]+)*")
 # Upper-case acronyms that fold into a stopword ("US" -> "us") stay terms when written in capitals.
 _KEEP_UPPER = frozenset({"us", "it", "who"})
+_UPPER_KEPT = re.compile("|".join(word.upper() for word in sorted(_KEEP_UPPER)))
 _THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+$")
 
 
@@ -126,7 +127,17 @@ def tokens(text: str) -> list[Token]:
 
 def terms(text: str) -> list[str]:
     """Index terms of `text`, in order, repeats kept (what BM25 counts)."""
-    return [token.term for token in tokens(text)]
+    found = _WORD.findall(normalise(text))
+    # "US" vs "us": only the spans tell, unless the text is ASCII without the capitals (the usual case).
+    if not _KEEP_UPPER.isdisjoint(found) and not (text.isascii() and not _UPPER_KEPT.search(text)):
+        return [token.term for token in tokens(text)]
+    # The same as tokens() without the spans: indexing a million sentences spends most of its time here.
+    return [term for word in found for term in _word_terms(word)]
+
+
+@lru_cache(maxsize=500_000)
+def _word_terms(word: str) -> tuple[str, ...]:
+    return tuple(_terms(word))
 
 
 def words(text: str) -> list[str]:

@@ -8,6 +8,7 @@ import pytest
 
 from retrieval.answerer import NO_WORDS, NOT_FOUND, Answerer, QuestionError
 from retrieval.models import Confidence
+from retrieval.semantic import SemanticScorer
 
 QUESTIONS = [
     "Who is the NATO Secretary General?",
@@ -39,6 +40,20 @@ def test_the_right_quote_comes_first(answerer: Answerer) -> None:
     assert "individuals" in [top.text[s:e] for s, e in top.highlights]
     peskov = answerer.answer("Who said this kind of information is not always true?", 1).quotes[0]
     assert peskov.text.startswith("“This kind of information is not always true,” Kremlin spokesman Dmitry Peskov")
+
+
+def test_prepared_questions_get_the_same_answers(answerer: Answerer) -> None:
+    if answerer.scorer is None:
+        pytest.skip("the semantic model is not installed")
+
+    def fresh() -> Answerer:
+        return Answerer(answerer.index, answerer.ranking, answerer.max_question_chars, SemanticScorer.load())
+
+    one_by_one = [fresh().answer(question, 5) for question in QUESTIONS]
+    prepared = fresh()
+    prepared.prepare([*QUESTIONS, "", "x" * 5000])  # questions answer() refuses are left out
+    assert prepared.scorer is not None and prepared.scorer.cached() == len(QUESTIONS)
+    assert [prepared.answer(question, 5) for question in QUESTIONS] == one_by_one
 
 
 def test_context_holds_the_neighbouring_sentences(answerer: Answerer) -> None:

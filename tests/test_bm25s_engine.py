@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
+import bm25s
 import numpy as np
 import pytest
 
 from retrieval.bm25s_engine import BM25sEngine
 from retrieval.engine import EngineError, engine_class
 from retrieval.rank_bm25_engine import RankBM25Engine
+from retrieval.term_arrays import TermArrays
+from retrieval.tokenization import terms
+from tests.conftest import SHARED
+
+REUTERS = SHARED / "corpora" / "reuters21578.jsonl.gz"
 
 DOCS = [
     ["drone", "iran", "russia", "sanction"],
@@ -161,15 +168,61 @@ def test_extreme_parameters_give_finite_scores(k1: float, b: float) -> None:
     assert all(np.isfinite(scores)) and max(scores) > 0
 
 
-def test_from_term_ids_equals_build() -> None:
+def test_from_terms_equals_build() -> None:
     vocabulary = ["unused", *dict.fromkeys(term for doc in DOCS for term in doc)]
-    ids = [[vocabulary.index(term) for term in doc] for doc in DOCS]
-    engine, built = BM25sEngine.from_term_ids(ids, vocabulary, 1.2, 0.75), BM25sEngine.build(DOCS, 1.2, 0.75)
+    ids = [vocabulary.index(term) for doc in DOCS for term in doc]
+    documents = TermArrays(vocabulary, np.array(ids, dtype=np.int32), np.cumsum([0, *map(len, DOCS)]))
+    engine, built = BM25sEngine.from_terms(documents, 1.2, 0.75), BM25sEngine.build(DOCS, 1.2, 0.75)
     for query in (["iran"], ["nato", "meet", "unused"], ["drone", "kyiv"]):
         assert engine.search(query, 10) == built.search(query, 10)
         assert engine.score(query, [0, 4, 5]) == built.score(query, [0, 4, 5])
 
 
-def test_from_term_ids_rejects_a_repeated_term() -> None:
+def test_from_terms_rejects_a_repeated_term() -> None:
     with pytest.raises(EngineError):
-        BM25sEngine.from_term_ids([[0, 1]], ["iran", "iran"], 1.2, 0.75)
+        BM25sEngine.from_terms(TermArrays(["iran", "iran"], np.array([0, 1]), np.array([0, 2])), 1.2, 0.75)
+
+
+def _bm25s_own_index(docs: list[list[str]], k1: float, b: float) -> bm25s.BM25:
+    """bm25s building its matrix itself, document by document (what BM25sEngine computes all at once)."""
+    vocab: dict[str, int] = {}
+    ids = [[vocab.setdefault(term, len(vocab)) for term in doc] for doc in docs]
+    model = bm25s.BM25(
+        k1=k1, b=b, method="atire", idf_method="lucene", dtype="float64", backend="numpy", csc_backend="numpy"
+    )
+    model.index((ids, vocab), create_empty_token=False, show_progress=False)
+    return model
+
+
+def _assert_same_matrix(docs: list[list[str]], k1: float, b: float) -> None:
+    own = _bm25s_own_index(docs, k1, b)
+    ours = BM25sEngine.build(docs, k1, b)._model
+    assert ours is not None and ours.vocab_dict == own.vocab_dict
+    for key in ("data", "indices", "indptr"):
+        assert ours.scores[key].dtype == own.scores[key].dtype
+        assert np.array_equal(ours.scores[key], own.scores[key]), key  # bit for bit, not approximately
+    assert ours.scores["num_docs"] == own.scores["num_docs"]
+
+
+@pytest.mark.parametrize("k1, b", [(1.2, 0.75), (0.3, 0.9), (0.0, 1.0)])
+def test_score_matrix_is_bm25s_own_bit_for_bit(k1: float, b: float) -> None:
+    _assert_same_matrix([*DOCS, ["drone"] * 7, []], k1, b)
+
+
+@pytest.mark.shared
+def test_score_matrix_is_bm25s_own_on_reuters_sentences() -> None:
+    if not REUTERS.exists():
+        pytest.skip(f"needs the shared corpora: {REUTERS} is absent")
+    with gzip.open(REUTERS, "rt", encoding="utf-8") as handle:
+        texts = [json.loads(line)["text"] for line, _ in zip(handle, range(800), strict=False)]
+    docs = [terms(part) for text in texts for part in text.split(". ")]
+    _assert_same_matrix(docs, 0.3, 0.9)
+
+
+def test_score_of_chosen_documents_equals_the_full_score_array() -> None:
+    engine = BM25sEngine.build(DOCS, 0.9, 0.4)
+    for query in (["drone", "iran", "drone"], ["meet", "nato"], ["odesa"]):
+        full = engine._scores(query)
+        assert full is not None
+        chosen = [9, 0, 5, 5, 3, 8]
+        assert engine.score(query, chosen) == full[chosen].tolist()  # exactly: the same sums in the same order

