@@ -37,17 +37,21 @@ Analysts expect more volatility this week.
 """
 
 
-@pytest.fixture(scope="module")
-def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("index")
+# The reference engine (what "auto" picks for the seeds) and the fast one: the bot must not depend on either.
+@pytest.fixture(scope="module", params=["rank-bm25", "bm25s"])
+def engine_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    index_dir = tmp_path_factory.mktemp(f"index-{request.param}")
+    return {"VERBATIM_CORPUS_INDEX_DIR": str(index_dir), "VERBATIM_INDEX_ENGINE": request.param}
 
 
 @pytest.fixture(scope="module")
-def seeds_answerer(index_dir: Path) -> Answerer:
-    """The real answerer over seeds/, its index built once for this module."""
+def seeds_answerer(engine_env: dict[str, str]) -> Answerer:
+    """The real answerer over seeds/ on one engine, its index built once for this module."""
     from bot.settings import load_settings
 
-    return make_answerer(load_settings(env={"VERBATIM_CORPUS_INDEX_DIR": str(index_dir)}))
+    answerer = make_answerer(load_settings(env=engine_env))
+    assert answerer.index.stats.engine == engine_env["VERBATIM_INDEX_ENGINE"]
+    return answerer
 
 
 def ask_json(questions: list[str], env: dict[str, str]) -> list[JSONDict]:
@@ -74,10 +78,10 @@ def quotes_in(message_html: str) -> list[str]:
 
 
 def test_the_reply_has_the_same_quotes_as_verbatim_ask_json(
-    fake: FakeTelegram, start_bot: StartBot, settings: Settings, seeds_answerer: Answerer, index_dir: Path
+    fake: FakeTelegram, start_bot: StartBot, settings: Settings, seeds_answerer: Answerer, engine_env: dict[str, str]
 ) -> None:
     start_bot(settings, seeds_answerer)
-    answers = ask_json(QUESTIONS, {"VERBATIM_CORPUS_INDEX_DIR": str(index_dir)})
+    answers = ask_json(QUESTIONS, engine_env)
     for number, (question, expected) in enumerate(zip(QUESTIONS, answers, strict=True), start=1):
         fake.send_text(ANN, question)
         reply = fake.wait_for(lambda: len(sent := fake.sent_to(ANN["id"])) >= number and sent[number - 1])  # noqa: B023
