@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from retrieval.abstention import AbstentionError, AbstentionModel
 from retrieval.parameters import FEATURES, IndexParameters, RankingParameters
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "verbatim.toml"
@@ -60,6 +61,7 @@ _SCHEMA: dict[tuple[str, str], type] = {
     ("ranking", "candidates"): int,
     ("ranking", "paragraphs"): int,
     ("ranking", "abstain_threshold"): float,
+    ("ranking", "evidence_floor"): float,
     ("ranking", "duplicate_similarity"): float,
     ("telegram", "token_file"): str,
     ("telegram", "api_base_url"): str,
@@ -96,6 +98,9 @@ def load_settings(
         for key, value in table.items():
             if section == "ranking" and key in ("weights", "lexical_weights"):
                 tables[key] = _weights(value, f"{path}: [ranking.{key}]")
+                continue
+            if section == "ranking" and key in ("abstention", "lexical_abstention"):
+                tables[key] = _abstention(value, f"{path}: [ranking.{key}]")
                 continue
             values[(section, key)] = _check(section, key, value, f"{path}: {section}.{key}")
     base = path.parent
@@ -153,7 +158,9 @@ def _check_range(section: str, key: str, value: Any, where: str) -> None:
         raise SettingsError(f"{where}: must be at most 50, got {value}")
     if key == "k1" and not 0 < value <= 10:  # k1 = 0 makes BM25 divide 0 by 0 for empty sentences
         raise SettingsError(f"{where}: must be above 0 and at most 10, got {value}")
-    if key in ("b", "duplicate_similarity") and not 0 <= value <= 1:
+    if key == "abstain_threshold" and not 0 <= value < 1:  # a probability; 1 would abstain on everything
+        raise SettingsError(f"{where}: must be at least 0 and below 1, got {value}")
+    if key in ("b", "duplicate_similarity", "evidence_floor") and not 0 <= value <= 1:
         raise SettingsError(f"{where}: must be between 0 and 1, got {value}")
     if key == "engine" and value not in ENGINES:
         raise SettingsError(f"{where}: must be one of {', '.join(ENGINES)}, got {value!r}")
@@ -191,6 +198,16 @@ def _weights(table: Any, where: str) -> dict[str, float]:
             raise SettingsError(f"{where}: {name} must be a number, got {value!r}")
         weights[name] = float(value)
     return weights
+
+
+def _abstention(table: Any, where: str) -> dict[str, float]:
+    if not isinstance(table, dict):
+        raise SettingsError(f"{where}: must be a table of feature = weight (and bias)")
+    try:
+        AbstentionModel.from_table(table, 0.0)
+    except AbstentionError as error:
+        raise SettingsError(f"{where}: {error}") from error
+    return {name: float(value) for name, value in table.items()}
 
 
 def _read_token(values: Mapping[tuple[str, str], Any], env: Mapping[str, str]) -> str | None:
@@ -231,6 +248,9 @@ def _build(
         candidates=get("ranking", "candidates", defaults.candidates),
         paragraphs=get("ranking", "paragraphs", defaults.paragraphs),
         abstain_threshold=get("ranking", "abstain_threshold", defaults.abstain_threshold),
+        evidence_floor=get("ranking", "evidence_floor", defaults.evidence_floor),
+        abstention=tables.get("abstention", defaults.abstention),
+        lexical_abstention=tables.get("lexical_abstention", defaults.lexical_abstention),
         duplicate_similarity=get("ranking", "duplicate_similarity", defaults.duplicate_similarity),
     )
     telegram = TelegramSettings(

@@ -1,4 +1,4 @@
-"""`verbatim tune`: choose k1, b, ranking weights and the abstention threshold on tuning data only."""
+"""`verbatim tune`: choose k1, b, ranking weights and the abstention model on tuning data only."""
 
 from __future__ import annotations
 
@@ -6,14 +6,17 @@ import argparse
 import dataclasses
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from bot.settings import TUNED, Settings
+from bot.tune_abstention import AbstentionChoice, tune_abstention
 from retrieval.answerer import Answerer
 from retrieval.corpus import load_corpus
 from retrieval.evaluation import Expectation, expectation
+from retrieval.models import Article
 from retrieval.parameters import FEATURES, IndexParameters, RankingParameters
 from retrieval.pipeline import open_answerer
 from retrieval.questions import load_questions
@@ -21,13 +24,11 @@ from retrieval.squad import expectations as squad_expectations
 from retrieval.squad import load_squad, sample
 from retrieval.tuning import (
     CaseSet,
-    choose_threshold,
     collect,
     fit_softmax,
     fit_weights,
     quality,
     sweep_bm25,
-    top_evidence,
 )
 
 log = logging.getLogger(__name__)
@@ -104,15 +105,18 @@ def run_tune(args: argparse.Namespace, settings: Settings) -> int:
     weights = _fit_and_report(seed_cases, folds, start)
     print("\nWithout sentence embeddings (indexes over semantic_max_sentences, or the model missing):")
     lexical = _fit_and_report(_lexical(seed_cases), [_lexical(f) for f in folds], start)
-    fitted = dataclasses.replace(ranking, weights=weights, abstain_threshold=0.0)
-    answerable, unanswerable = top_evidence(answerer(chosen, fitted, False), seeds)
-    threshold = choose_threshold(answerable, unanswerable)
-    print(
-        f"\nAbstention threshold: {threshold} (evidence of the top quote; "
-        f"{sum(e < threshold for e in unanswerable)}/{len(unanswerable)} unanswerable abstained, "
-        f"{sum(e < threshold for e in answerable)}/{len(answerable)} answerable wrongly abstained)"
-    )
-    text = _toml(chosen, weights, lexical, threshold, _sources(args, squad is not None, seeds, squad_all))
+    fitted = dataclasses.replace(ranking, weights=weights, lexical_weights=lexical, abstain_threshold=0.0)
+
+    def abstention_answerer(
+        articles: Sequence[Article] | None, name: str, params: IndexParameters, ranking: RankingParameters
+    ) -> Answerer:
+        if articles is None:
+            return open_answerer(args.corpus, work, params, ranking)
+        return open_answerer(Path("squad"), work / name, params, ranking, articles=articles)
+
+    abstention = tune_abstention(abstention_answerer, chosen, fitted, seeds, squad)
+    print("\n".join(abstention.report))
+    text = _toml(chosen, weights, lexical, abstention, _sources(args, squad is not None, seeds, squad_all))
     if args.dry_run:
         print("\n" + text)
     else:
@@ -212,7 +216,11 @@ def _lexical(cases: CaseSet) -> CaseSet:
 
 
 def _toml(
-    params: IndexParameters, weights: dict[str, float], lexical: dict[str, float], threshold: float, sources: str
+    params: IndexParameters,
+    weights: dict[str, float],
+    lexical: dict[str, float],
+    abstention: AbstentionChoice,
+    sources: str,
 ) -> str:
     lines = [
         "# Written by `verbatim tune` from " + sources + ".",
@@ -223,7 +231,14 @@ def _toml(
         f"b = {params.b}",
         "",
         "[ranking]",
-        f"abstain_threshold = {threshold}",
+        f"abstain_threshold = {abstention.threshold}",
+        f"evidence_floor = {abstention.evidence_floor}",
+        "",
+        "[ranking.abstention]",
+        *(f"{name} = {value}" for name, value in abstention.semantic.items()),
+        "",
+        "[ranking.lexical_abstention]",
+        *(f"{name} = {value}" for name, value in abstention.lexical.items()),
         "",
         "[ranking.weights]",
         *(f"{name} = {round(value, 6)}" for name, value in weights.items()),

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from retrieval.abstention import AbstentionModel, evidence
 from retrieval.features import Question, features, idf, read_question
 from retrieval.index import SentenceIndex
 from retrieval.models import Answer, Confidence, Quote, SentenceKind, Source
@@ -78,6 +79,8 @@ class Answerer:
         self.scorer = scorer if index.embeddings is not None else None
         weights = ranking.weights if self.scorer is not None else ranking.lexical_weights
         self._weights = np.array([weights.get(name, 0.0) for name in FEATURES])
+        table = ranking.abstention if self.scorer is not None else ranking.lexical_abstention
+        self.abstention = AbstentionModel.from_table(table, ranking.abstain_threshold)
         # Asked of the index: going through index.articles would read every article of the archive at start.
         self.stats = CorpusStats(len(index.articles), index.stats.sentences, *index.date_range())
 
@@ -88,10 +91,18 @@ class Answerer:
         if not parsed.unique:
             return Answer(text, (), abstained=True, reason=NO_WORDS)
         ranked = self.rank(parsed)
-        if not ranked or ranked[0].evidence < self.ranking.abstain_threshold:
+        if not ranked or ranked[0].evidence < self.ranking.evidence_floor:
+            return Answer(text, (), abstained=True, reason=NOT_FOUND, terms=parsed.unique)
+        if self.abstention.abstains(self.evidence(parsed, ranked)):
             return Answer(text, (), abstained=True, reason=NOT_FOUND, terms=parsed.unique)
         quotes = self._distinct(ranked, parsed, top_k)
         return Answer(text, tuple(quotes), abstained=False, terms=parsed.unique)
+
+    def evidence(self, question: Question, ranked: Sequence[RankedCandidate]) -> dict[str, float]:
+        """What the abstention model reads about a question and its ranked candidates (at least one)."""
+        # The scorer's cache already holds the question's embedding: `candidates` made it.
+        vector = self.scorer.embed([question.text])[0] if self.scorer is not None else None
+        return evidence(question, ranked, self.index, vector)
 
     def prepare(self, questions: Sequence[str]) -> None:
         """Embed questions about to be asked in one batch (far cheaper than one by one); answers stay the same."""

@@ -52,5 +52,11 @@ class RankingParameters:
     )
     candidates: int = 100  # sentences re-ranked per question
     paragraphs: int = 20  # best paragraphs whose sentences join the candidates
-    abstain_threshold: float = 0.0  # abstain when the best quote's evidence is below this
+    # Abstain when the abstention model's probability that the articles answer is below this (0: never),
+    abstain_threshold: float = 0.0
+    # or when the best quote carries less than this share of the question's idf weight (0: never).
+    evidence_floor: float = 0.0
+    # The abstention model: feature = weight and "bias" (retrieval/abstention.py); empty: it never abstains.
+    abstention: dict[str, float] = field(default_factory=dict)
+    lexical_abstention: dict[str, float] = field(default_factory=dict)  # for indexes without embeddings
     duplicate_similarity: float = 0.6  # token-set Jaccard from which two quotes are one claim

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from retrieval.abstention import ABSTENTION_FEATURES
 from retrieval.answerer import Answerer, QuestionError
 from retrieval.evaluation import Expectation
 from retrieval.features import read_question
@@ -160,32 +161,63 @@ def _softmax_gradient(z: np.ndarray, starts: np.ndarray, right: np.ndarray, weig
     return z.T @ (p_all - p_right) / len(starts)
 
 
-def choose_threshold(evidence_answerable: Sequence[float], evidence_unanswerable: Sequence[float]) -> float:
-    """The evidence threshold abstaining on most unanswerable questions while wrongly abstaining on ≤ 5 %."""
-    answerable = np.sort(np.asarray(evidence_answerable, dtype=float))
-    if not len(answerable):
+def choose_threshold(answerable: Sequence[float], unanswerable: Sequence[float], spent: int = 0) -> float:
+    """The threshold on a score (abstaining below it) that abstains on most unanswerable questions while wrongly
+    abstaining on at most 5 % of the answerable ones, `spent` of which were abstained on before any threshold."""
+    ranked = np.sort(np.asarray(answerable, dtype=float))
+    allowed = int(np.floor(MAX_WRONGLY_ABSTAINED * (len(ranked) + spent))) - spent
+    if not len(ranked) or allowed < 0:
         return 0.0
-    # Abstaining below t wrongly drops the answerable questions whose evidence is below t.
-    allowed = int(np.floor(MAX_WRONGLY_ABSTAINED * len(answerable)))
-    ceiling = float(answerable[allowed])  # the highest t keeping wrong abstentions within the limit
-    below = [e for e in evidence_unanswerable if e < ceiling]
-    floor = max(below, default=0.0)  # every t above this catches all unanswerable questions below `ceiling`
-    return round((floor + ceiling) / 2, 4) if below else round(ceiling / 2, 4)
+    if allowed >= len(ranked):
+        return 1.0
+    # Abstaining below t wrongly drops the answerable questions scoring below t.
+    ceiling = float(ranked[allowed])  # the highest t keeping wrong abstentions within the limit
+    caught = [e for e in unanswerable if e < ceiling]
+    if not caught:
+        return round(float(ranked[0]) / 2, 4)  # nothing to gain: stay below every answerable question
+    # Midway between the last unanswerable question caught and the next answerable one, which is kept.
+    highest = max(caught)
+    return round((highest + float(ranked[ranked > highest][0])) / 2, 4)
 
 
-def top_evidence(answerer: Answerer, expectations: Sequence[Expectation]) -> tuple[list[float], list[float]]:
-    """The evidence of the top-ranked quote per question, split into answerable and unanswerable."""
-    answerable: list[float] = []
-    unanswerable: list[float] = []
+@dataclass(frozen=True)
+class AbstentionRows:
+    """The abstention features of the questions the model decides on, and how many it never sees."""
+
+    rows: np.ndarray  # one row per question, columns ABSTENTION_FEATURES
+    answerable: np.ndarray  # bool per row
+    skipped_answerable: int  # abstained before the model (no searchable word, no candidate)
+    skipped_unanswerable: int
+
+
+def abstention_rows(answerer: Answerer, expectations: Sequence[Expectation]) -> AbstentionRows:
+    """Abstention features of every question with candidates. An unanswerable question whose short answer is
+    in one of the first quotes is left out: made by removing its paragraph, another one may still answer it."""
+    rows: list[list[float]] = []
+    answerable: list[bool] = []
+    skipped = {True: 0, False: 0}
     for expectation in expectations:
         try:
             question = read_question(answerer.clean_question(expectation.question))
         except QuestionError:
             continue
         ranked = answerer.rank(question) if question.unique else []
-        evidence = ranked[0].evidence if ranked else 0.0
-        (unanswerable if expectation.unanswerable else answerable).append(evidence)
-    return answerable, unanswerable
+        if not ranked:
+            skipped[not expectation.unanswerable] += 1
+            continue
+        if expectation.unanswerable and expectation.answers:
+            shown = [answerer.index.sentence(c.sentence).text.lower() for c in ranked[:3]]
+            if any(answer.lower() in text for answer in expectation.answers for text in shown):
+                continue
+        values = answerer.evidence(question, ranked)
+        rows.append([values[name] for name in ABSTENTION_FEATURES])
+        answerable.append(not expectation.unanswerable)
+    return AbstentionRows(
+        np.array(rows, dtype=float).reshape(len(rows), len(ABSTENTION_FEATURES)),
+        np.array(answerable, dtype=bool),
+        skipped[True],
+        skipped[False],
+    )
 
 
 def sweep_bm25(

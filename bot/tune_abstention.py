@@ -1,0 +1,187 @@
+"""The abstention step of `verbatim tune`: fit the abstention model and choose its threshold.
+
+Training questions: the seeds tune split (its unanswerable questions are few) and SQuAD questions made
+unanswerable by leaving their text out of the corpus. Each SQuAD article becomes a small corpus of its own (the
+size of the seeds) without every `HELD_EVERY`-th paragraph: questions on the kept paragraphs are answerable,
+those on the left-out ones ask about something next to what the corpus says, and questions of another article
+are off-topic."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from retrieval.abstention import ABSTENTION_FEATURES, BIAS, AbstentionCases, cross_validated, fit_model, probabilities
+from retrieval.answerer import Answerer
+from retrieval.evaluation import Expectation
+from retrieval.models import Article
+from retrieval.parameters import IndexParameters, RankingParameters
+from retrieval.squad import SquadSet, sample
+from retrieval.squad import expectations as squad_expectations
+from retrieval.tuning import abstention_rows, choose_threshold
+
+FOLDS = 4
+HELD_EVERY = 4  # every 4th paragraph of a SQuAD article is left out of its corpus
+PER_ARTICLE = {"answerable": 40, "next to the corpus": 25, "off-topic": 10}  # questions sampled per article
+# (articles, or None for the seeds corpus; index name; index parameters; ranking) -> an answerer
+OpenAnswerer = Callable[[Sequence[Article] | None, str, IndexParameters, RankingParameters], Answerer]
+
+
+@dataclass(frozen=True)
+class AbstentionChoice:
+    """What `verbatim tune` writes for abstention."""
+
+    semantic: dict[str, float]  # the model with sentence embeddings
+    lexical: dict[str, float]  # without (its bias shifted so that the same threshold applies)
+    threshold: float
+    evidence_floor: float
+    report: tuple[str, ...]  # what the models do, for the person tuning
+
+
+@dataclass(frozen=True)
+class _Labelled:
+    cases: AbstentionCases
+    kind: tuple[str, ...]  # "seeds", or a SQuAD kind of PER_ARTICLE
+    skipped: dict[str, tuple[int, int]]  # per kind: (answerable, unanswerable) abstained before the model
+
+
+def tune_abstention(
+    open_answerer: OpenAnswerer,
+    params: IndexParameters,
+    ranking: RankingParameters,
+    seeds: Sequence[Expectation],
+    squad: SquadSet | None,
+) -> AbstentionChoice:
+    """Fit both abstention models on the tuning questions, choose the threshold, and report what they do."""
+    tables: dict[bool, dict[str, float]] = {}
+    cuts: dict[bool, float] = {}
+    report: list[str] = []
+    floor = 0.0
+    for lexical in (False, True):
+        index = dataclasses.replace(params, semantic=not lexical)
+        labelled = _collect(open_answerer, index, ranking, seeds, squad, "-lexical" if lexical else "")
+        cases = labelled.cases
+        sources = [np.array(labelled.kind) == "seeds", np.array(labelled.kind) != "seeds"]
+        sources = [chosen for chosen in sources if chosen.any()]
+        coverage = cases.rows[:, ABSTENTION_FEATURES.index("top_idf_coverage")]
+        if not lexical:
+            # The floor on the top quote's coverage catches what the model misses among the weakest quotes.
+            floor = min(_cut(coverage, cases.answerable, chosen, labelled, 0) for chosen in sources)
+        below = coverage < floor
+        tables[lexical] = fit_model(cases, lexical)
+        held_out = cross_validated(cases, lexical)
+        # Each source must keep its wrong abstentions (the floor's included) within the limit: the stricter wins.
+        cuts[lexical] = min(
+            _cut(held_out, cases.answerable, chosen & ~below, labelled, int(np.sum(chosen & below & cases.answerable)))
+            for chosen in sources
+        )
+        name = "lexical" if lexical else "with sentence embeddings"
+        fitted = probabilities(tables[lexical], cases.rows)
+        report += _report(name, tables[lexical], labelled, fitted, held_out, cuts[lexical], below)
+    threshold = cuts[False]
+    lexical_table = dict(tables[True])
+    lexical_table[BIAS] = round(lexical_table[BIAS] + _logit(threshold) - _logit(cuts[True]), 6)
+    report.append(f"\nevidence floor {floor} (abstain when the top quote carries less of the question's idf weight)")
+    return AbstentionChoice(tables[False], lexical_table, threshold, floor, tuple(report))
+
+
+def _cut(scores: np.ndarray, answerable: np.ndarray, chosen: np.ndarray, labelled: _Labelled, spent: int) -> float:
+    """The threshold on `scores` for the chosen questions, counting those abstained on before the model."""
+    kinds = set(np.array(labelled.kind)[chosen])
+    before = sum(labelled.skipped.get(kind, (0, 0))[0] for kind in kinds)
+    return choose_threshold(scores[chosen & answerable], scores[chosen & ~answerable], spent + before)
+
+
+def _collect(
+    open_answerer: OpenAnswerer,
+    params: IndexParameters,
+    ranking: RankingParameters,
+    seeds: Sequence[Expectation],
+    squad: SquadSet | None,
+    suffix: str,
+) -> _Labelled:
+    """Abstention rows of the seeds questions and of the SQuAD leave-out corpora."""
+    parts: list[tuple[str, int, str, Answerer, list[Expectation]]] = [
+        ("seeds", 0, "seeds", open_answerer(None, "seeds", params, ranking), list(seeds))
+    ]
+    if squad is not None:
+        titles = sorted({a.title or "" for a in squad.articles})
+        by_title = {t: [a for a in squad.articles if a.title == t] for t in titles}
+        asked: dict[str, list[Expectation]] = {}
+        for found in squad_expectations(squad.questions):
+            asked.setdefault(next(iter(found.sources)), []).append(found)
+        for number, title in enumerate(titles):
+            held = {a.source for i, a in enumerate(by_title[title]) if i % HELD_EVERY == 0}
+            kept = [a for a in by_title[title] if a.source not in held]
+            other = titles[(number + 1) % len(titles)]
+            questions = {
+                "answerable": [e for a in kept for e in asked.get(a.source, [])],
+                "next to the corpus": [e for s in sorted(held) for e in asked.get(s, [])],
+                "off-topic": [e for a in by_title[other] for e in asked.get(a.source, [])],
+            }
+            slug = "".join(c if c.isalnum() else "-" for c in title) + suffix
+            answerer = open_answerer(kept, f"abstention/{slug}", params, ranking)
+            for kind, found_questions in questions.items():
+                chosen = sample(found_questions, PER_ARTICLE[kind])
+                if kind != "answerable":
+                    chosen = [dataclasses.replace(e, unanswerable=True) for e in chosen]
+                parts.append(("squad", number, kind, answerer, chosen))
+    rows, answerable, source, fold, kinds = [], [], [], [], []
+    skipped: dict[str, tuple[int, int]] = {}
+    for name, number, kind, answerer, chosen_questions in parts:
+        found_rows = abstention_rows(answerer, chosen_questions)
+        rows.append(found_rows.rows)
+        answerable.append(found_rows.answerable)
+        count = len(found_rows.rows)
+        source += [name] * count
+        kinds += [kind] * count
+        # The seeds questions go round the folds; a SQuAD article's questions stay in one fold.
+        fold.append(np.arange(count) % FOLDS if name == "seeds" else np.full(count, number % FOLDS))
+        before = skipped.get(kind, (0, 0))
+        skipped[kind] = (before[0] + found_rows.skipped_answerable, before[1] + found_rows.skipped_unanswerable)
+    cases = AbstentionCases(
+        np.vstack(rows), np.concatenate(answerable), tuple(source), np.concatenate(fold).astype(np.int64)
+    )
+    return _Labelled(cases, tuple(kinds), skipped)
+
+
+def _report(
+    name: str,
+    table: dict[str, float],
+    labelled: _Labelled,
+    fitted: np.ndarray,
+    held_out: np.ndarray,
+    threshold: float,
+    below: np.ndarray,
+) -> list[str]:
+    """The model, and what it abstains on with `threshold`: fitted on everything, and cross-validated."""
+    lines = [f"\nAbstention model, {name} (P(answered) = sigmoid(bias + Σ weight · feature)):"]
+    lines += [f"  {feature:<20} {table[feature]:+.4f}" for feature in (*ABSTENTION_FEATURES, BIAS)]
+    lines.append(f"threshold {threshold} (abstain below it; CV: each question scored by a model fitted without it)")
+    lines.append(f"{'questions':<34} {'abstained (fitted)':>20} {'abstained (CV)':>16}")
+    kinds = np.array(labelled.kind)
+    for kind in dict.fromkeys(labelled.kind):
+        for answerable in (True, False):
+            chosen = (kinds == kind) & (labelled.cases.answerable == answerable)
+            before = labelled.skipped.get(kind, (0, 0))[0 if answerable else 1]
+            total = int(chosen.sum()) + before
+            if not total:
+                continue
+            label = f"{'seeds tune' if kind == 'seeds' else 'SQuAD ' + kind}, {'answerable' if answerable else 'not'}"
+            fit_count = int(np.sum((fitted[chosen] < threshold) | below[chosen])) + before
+            cv_count = int(np.sum((held_out[chosen] < threshold) | below[chosen])) + before
+            lines.append(f"{label:<34} {_share(fit_count, total):>20} {_share(cv_count, total):>16}")
+    return lines
+
+
+def _share(count: int, total: int) -> str:
+    return f"{count}/{total} ({count / total:.0%})"
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
