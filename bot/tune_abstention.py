@@ -164,7 +164,7 @@ def _report(
     lines.append(f"threshold {threshold} (abstain below it; CV: each question scored by a model fitted without it)")
     lines.append(f"{'questions':<34} {'abstained (fitted)':>20} {'abstained (CV)':>16}")
     kinds = np.array(labelled.kind)
-    for kind in dict.fromkeys(labelled.kind):
+    for kind in dict.fromkeys([*labelled.kind, *labelled.skipped]):  # a kind may be all skipped
         for answerable in (True, False):
             chosen = (kinds == kind) & (labelled.cases.answerable == answerable)
             before = labelled.skipped.get(kind, (0, 0))[0 if answerable else 1]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bot.settings import Settings, SettingsError, load_settings
+from bot.tune_abstention import tune_abstention
 from retrieval.abstention import (
     ABSTENTION_FEATURES,
     BIAS,
@@ -22,8 +25,18 @@ from retrieval.abstention import (
     probabilities,
 )
 from retrieval.answerer import NO_WORDS, NOT_FOUND, Answerer
+from retrieval.corpus import load_corpus
+from retrieval.evaluation import expectation
 from retrieval.features import read_question
+from retrieval.models import Article
+from retrieval.parameters import IndexParameters, RankingParameters
+from retrieval.pipeline import open_answerer
+from retrieval.questions import load_questions
+from retrieval.squad import load_squad
 from retrieval.tuning import choose_threshold
+from tests.conftest import ROOT, SEEDS
+
+QUESTIONS = ROOT / "tests" / "questions" / "seeds.jsonl"
 
 
 def test_an_empty_model_never_abstains() -> None:
@@ -164,3 +177,59 @@ def test_the_lexical_model_serves_an_index_without_embeddings(answerer: Answerer
     lexical = Answerer(answerer.index, answerer.ranking, scorer=None)
     assert lexical.abstention.weights["top_semantic"] == 0.0
     assert lexical.evidence(read_question("drones"), lexical.rank(read_question("drones")))["top_semantic"] == 0.0
+
+
+def _squad_file(path: Path) -> Path:
+    """Two small SQuAD articles of four paragraphs, one question each."""
+    facts = {
+        "River_Town": [
+            "bridge was built in 1901",
+            "mayor is Anna Berg",
+            "market opens on Fridays",
+            "mill burned in 1950",
+        ],
+        "Glass_Works": [
+            "furnace runs at 1500 degrees",
+            "founder was Otto Lind",
+            "factory employs 300 people",
+            "kiln came in 1920",
+        ],
+    }
+    data = []
+    for title, sentences in facts.items():
+        paragraphs = []
+        for sentence in sentences:
+            subject, _, rest = sentence.partition(" ")
+            text = f"The {title.replace('_', ' ')} {sentence}. Visitors often ask about the {subject}."
+            answer = rest.split()[-1]
+            question = {
+                "id": f"{title}-{subject}",
+                "question": f"What about the {subject} of {title.replace('_', ' ')}?",
+            }
+            paragraphs.append({"context": text, "qas": [question | {"answers": [{"text": answer, "answer_start": 0}]}]})
+        data.append({"title": title, "paragraphs": paragraphs})
+    path.write_text(json.dumps({"data": data}), encoding="utf-8")
+    return path
+
+
+def test_tune_fits_both_models_on_seeds_and_squad_leave_out_corpora(settings: Settings, tmp_path: Path) -> None:
+    corpus = load_corpus(SEEDS)
+    texts = {article.source: article.text for article in corpus.articles}
+    tune = [expectation(q) for q in load_questions(QUESTIONS, texts) if q.split == "tune"]
+    seeds = [*[e for e in tune if not e.unanswerable][:8], *[e for e in tune if e.unanswerable][:4]]
+    squad = load_squad(_squad_file(tmp_path / "squad.json"))
+
+    def open_(
+        articles: Sequence[Article] | None, name: str, params: IndexParameters, ranking: RankingParameters
+    ) -> Answerer:
+        if articles is None:
+            return open_answerer(SEEDS, tmp_path / "index", params, ranking)
+        return open_answerer(Path("squad"), tmp_path / name, params, ranking, articles=articles)
+
+    choice = tune_abstention(open_, settings.index, settings.ranking, seeds, squad)
+    assert set(choice.semantic) == set(choice.lexical) == {*ABSTENTION_FEATURES, BIAS}
+    assert all(choice.lexical[name] == 0.0 for name in SEMANTIC_FEATURES)
+    assert 0 <= choice.threshold < 1 and 0 <= choice.evidence_floor <= 1
+    report = "\n".join(choice.report)
+    for kind in ("seeds tune, answerable", "SQuAD answerable", "SQuAD next to the corpus, not", "SQuAD off-topic"):
+        assert kind in report
