@@ -17,7 +17,10 @@ def ablations(settings: Settings) -> dict[str, AnswererFactory]:
         "ranking": dataclasses.replace(settings, ranking=dataclasses.replace(ranking, weights=bm25_only)),
         "paragraphs": dataclasses.replace(settings, ranking=dataclasses.replace(ranking, paragraphs=1)),
         "dedupe": dataclasses.replace(settings, ranking=dataclasses.replace(ranking, duplicate_similarity=1.01)),
-        "abstention": dataclasses.replace(settings, ranking=dataclasses.replace(ranking, abstain_threshold=0.0)),
+        # Both rules: the model's probability threshold and the idf-coverage floor.
+        "abstention": dataclasses.replace(
+            settings, ranking=dataclasses.replace(ranking, abstain_threshold=0.0, evidence_floor=0.0)
+        ),
         "cleaning": dataclasses.replace(settings, index=dataclasses.replace(index, clean=False)),
     }
     return {name: product_factory(variant) for name, variant in variants.items()}
