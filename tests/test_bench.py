@@ -29,9 +29,12 @@ def test_bench_measures_both_engines_at_both_levels(tmp_path: Path) -> None:
     rows = json.loads(report.read_text())
     assert {(row["level"], row["engine"]) for row in rows} == {
         (level, engine) for level in ("engine", "answer") for engine in ("rank-bm25", "bm25s")
-    }
+    } | {("engine", "plain rank-bm25")}
     for row in rows:
         assert (
             row["sentences"] >= 200 and row["cold_start_s"] > 0 and row["latencies_ms"]
         )  # the seeds have two titles to ask
     assert "| 200 | bm25s |" in result.stdout and "Benchmark copy" in result.stdout
+    assert "× plain rank-bm25 |" in result.stdout and "× rank-bm25 engine |" in result.stdout
+    plain = next(row for row in rows if row["engine"] == "plain rank-bm25")
+    assert len(plain["latencies_ms"]) == len(next(row for row in rows if row["engine"] == "bm25s")["latencies_ms"])
