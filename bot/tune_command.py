@@ -17,7 +17,7 @@ from retrieval.answerer import Answerer
 from retrieval.corpus import load_corpus
 from retrieval.evaluation import Expectation, expectation
 from retrieval.models import Article
-from retrieval.parameters import FEATURES, IndexParameters, RankingParameters
+from retrieval.parameters import EMBEDDING_FEATURES, FEATURES, IndexParameters, RankingParameters
 from retrieval.pipeline import open_answerer
 from retrieval.questions import load_questions
 from retrieval.squad import expectations as squad_expectations
@@ -138,7 +138,9 @@ def _folds(expectations: list[Expectation], count: int) -> list[list[Expectation
 
 
 def _fit_and_report(seed_cases: CaseSet, folds: list[CaseSet], start: dict[str, float]) -> dict[str, float]:
-    """Fit the reranker both ways on all tuning data, keep the better; report SQuAD cross-validation."""
+    """Fit the reranker both ways on all tuning data and keep the one with the better SQuAD MRR@5 under 4-fold
+    cross-validation by article (the seeds' own MRR@5 without SQuAD): scores on the data a fit has seen favour
+    the fit that learns it by heart."""
     everything = [seed_cases, *([_merge(folds)] if folds else [])]
     candidates = {
         "softmax": fit_softmax(everything),
@@ -152,7 +154,7 @@ def _fit_and_report(seed_cases: CaseSet, folds: list[CaseSet], start: dict[str, 
         squad_q = quality(everything[-1], _vector(fitted)) if folds else (0.0, 0.0)
         cross = _cross_validate(name, seed_cases, folds, start) if folds else (0.0, 0.0)
         print(f"{name:<18} {_pair(*seed_q):>16} {_pair(*squad_q):>16} {_pair(*cross):>18}")
-        score = (seed_q[1] + squad_q[1]) / (2 if folds else 1)
+        score = cross[1] if folds else seed_q[1]
         if name in candidates and score > best_score:
             best_name, best_score = name, score
     print(f"chosen: {best_name}")
@@ -209,9 +211,9 @@ def _sources(args: argparse.Namespace, with_squad: bool, seeds: list[Expectation
 
 
 def _lexical(cases: CaseSet) -> CaseSet:
-    """The same cases without the semantic feature."""
+    """The same cases without the features that need sentence embeddings."""
     features = cases.features.copy()
-    features[:, FEATURES.index("semantic")] = 0.0
+    features[:, [FEATURES.index(name) for name in EMBEDDING_FEATURES]] = 0.0
     return dataclasses.replace(cases, features=features)
 
 

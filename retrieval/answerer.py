@@ -12,10 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from retrieval.abstention import AbstentionModel, evidence
+from retrieval.context import context_features, read_articles, semantic_features, within_article
 from retrieval.features import Question, features, idf, read_question
-from retrieval.index import SentenceIndex
+from retrieval.index import COLUMNS, SentenceIndex
 from retrieval.models import Answer, Confidence, Quote, SentenceKind, Source
-from retrieval.parameters import FEATURES, RankingParameters
+from retrieval.parameters import EMBEDDING_FEATURES, FEATURES, WITHIN_ARTICLE, RankingParameters
 from retrieval.semantic import SemanticScorer
 from retrieval.tokenization import tokens
 
@@ -150,11 +151,14 @@ class Answerer:
         missing = [doc for doc in docs if hits[doc] < 0]
         for doc, score in zip(missing, index.sentences.score(query, missing), strict=True):
             hits[doc] = score
-        sentence_ids = [int(index.body[doc]) for doc in docs]
-        paragraph_of = [int(index.columns["paragraph"][s]) for s in sentence_ids]
+        body_ids = index.body[np.asarray(docs, dtype=np.int64)]
+        sentence_ids: list[int] = body_ids.tolist()
+        # Whole columns at once: memory-mapped elements read one by one cost more than the features themselves.
+        column = {name: np.asarray(index.columns[name][body_ids]).tolist() for name in COLUMNS}
+        paragraph_of: list[int] = column["paragraph"]
         unknown = sorted(set(paragraph_of) - set(paragraphs))
         paragraphs.update(zip(unknown, index.paragraphs.score(query, unknown), strict=True))
-        article_of = [int(index.columns["article"][s]) for s in sentence_ids]
+        article_of: list[int] = column["article"]
         articles = sorted(set(article_of))
         article_scores = dict(zip(articles, index.article_engine.score(query, articles), strict=True))
         top = (
@@ -165,22 +169,34 @@ class Answerer:
         term_weights = {t: idf(index.doc_freq, index.stats.sentences, t) for t in question.unique}
         by_score = sorted(docs, key=lambda d: (-hits[d], d))
         bm25_rank = {doc: rank for rank, doc in enumerate(by_score)}
+        spans = read_articles(index, docs)  # each candidate article's terms, read once
+        texts = {article: index.article_text(article) for article in articles}
         rows: list[list[float]] = []
         sentence_terms: list[frozenset[str]] = []
-        for doc, sentence_id, paragraph, article in zip(docs, sentence_ids, paragraph_of, article_of, strict=True):
-            sentence = index.sentence(sentence_id)
-            found = index.sentence_terms[doc]
+        for row, (doc, paragraph, article) in enumerate(zip(docs, paragraph_of, article_of, strict=True)):
+            text = texts[article][column["start"][row] : column["end"][row]]
+            found = spans.terms[doc]
             scaled = (hits[doc] / top[0], paragraphs[paragraph] / top[1], article_scores[article] / top[2])
             raw = (hits[doc], paragraphs[paragraph], article_scores[article])
-            values = features(
-                question, sentence.text, found, sentence.position, scaled, term_weights, raw, bm25_rank[doc]
-            )
+            values = features(question, text, found, column["position"][row], scaled, term_weights, raw, bm25_rank[doc])
             rows.append([values[name] for name in FEATURES])
             sentence_terms.append(frozenset(found))
         matrix = np.array(rows, dtype=float).reshape(len(rows), len(FEATURES))
+        question_vector = None
         if self.scorer is not None and index.embeddings is not None and docs:
             question_vector = self.scorer.embed([question.text])[0]
-            matrix[:, FEATURES.index("semantic")] = np.asarray(index.embeddings[docs]) @ question_vector
+            cosines = np.asarray(index.embeddings[docs]) @ question_vector
+            for name, values_of in semantic_features(cosines).items():
+                matrix[:, FEATURES.index(name)] = values_of
+        context = context_features(index, spans, docs, question.unique, term_weights, question_vector)
+        for name, values_of in context.items():
+            matrix[:, FEATURES.index(name)] = values_of
+        for name, source in WITHIN_ARTICLE.items():
+            if question_vector is None and f"in_article_rank_{name}" in EMBEDDING_FEATURES:
+                continue
+            rank, gap = within_article(matrix[:, FEATURES.index(source)], article_of)
+            matrix[:, FEATURES.index(f"in_article_rank_{name}")] = rank
+            matrix[:, FEATURES.index(f"in_article_gap_{name}")] = gap
         return Candidates(tuple(sentence_ids), matrix, tuple(sentence_terms))
 
     def rank(self, question: Question) -> list[RankedCandidate]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
 
-from retrieval.parameters import FEATURES
+from retrieval.parameters import ANSWER_KINDS, CONTEXT_FEATURES, FEATURES
 from retrieval.tokenization import STOPWORDS, terms, words
 
 # What a question asks for, read from its wording; first match wins.
@@ -64,10 +64,15 @@ class Question:
     expects: str | None  # "number", "date", "reason", "place", "person" or None
     surface: frozenset[str]  # the question's own words, lower case
     grams: frozenset[str]  # character 4-grams of its content words (catch "Iranian" ~ "Iran", typos)
+    names: frozenset[str] = frozenset()  # its capitalised words after the first, lower case ("Kursk")
+    numbers: frozenset[str] = frozenset()  # the numbers it names ("1973", "12")
 
 
 # The frame of a question ("how many", "how much") asks for a kind of answer; it is not a search term.
 _FRAME = re.compile(r"\bhow (?:many|much)\b", re.IGNORECASE)
+# A capitalised word not at the start of the question: a name the answer is likely to repeat verbatim.
+_NAME = re.compile(r"(?<=\s)[A-Z][\w'-]*")
+_NUMBER = re.compile(r"\d[\d,.]*")
 
 
 def read_question(text: str) -> Question:
@@ -76,6 +81,8 @@ def read_question(text: str) -> Question:
     lowered = text.lower()
     expects = next((kind for kind, pattern in _EXPECTS if pattern.search(lowered)), None)
     surface = words(text)
+    names = frozenset(word for name in _NAME.findall(text) for word in words(name)) - STOPWORDS
+    numbers = frozenset(word for number in _NUMBER.findall(text) for word in words(number.rstrip(".,")))
     return Question(
         text,
         question_terms,
@@ -83,6 +90,8 @@ def read_question(text: str) -> Question:
         expects,
         frozenset(surface),
         char_grams(surface),
+        names,
+        numbers,
     )
 
 
@@ -102,6 +111,12 @@ def char_grams(surface: Sequence[str]) -> frozenset[str]:
 def _sentence_grams(text: str) -> frozenset[str]:
     """A candidate sentence's character 4-grams; sentences come back as candidates question after question."""
     return char_grams(words(text))
+
+
+@lru_cache(maxsize=8192)
+def _sentence_words(text: str) -> frozenset[str]:
+    """A candidate sentence's surface words, lower case (for the question's names and numbers)."""
+    return frozenset(words(text))
 
 
 def idf(doc_freq: Mapping[str, int], total: int, term: str) -> float:
@@ -125,6 +140,11 @@ def features(
     present = set(sentence_terms)
     matched = [term for term in question.unique if term in present]
     total_weight = sum(weights_of_terms[term] for term in question.unique) or 1.0
+    answer_type = _answer_type(question, text)
+    surface = _sentence_words(text) if question.names or question.numbers else frozenset()
+    question_pairs = set(pairwise(question.terms))
+    # Only a sentence holding a question term can share a pair with it.
+    shared = question_pairs.intersection(pairwise(sentence_terms)) if matched else set()
     values = {
         "sentence_bm25": bm25[0],
         "paragraph_bm25": bm25[1],
@@ -136,13 +156,25 @@ def features(
         "char_ngrams": _overlap(question.grams, _sentence_grams(text)),
         "coverage": len(matched) / len(question.unique) if question.unique else 0.0,
         "idf_coverage": sum(weights_of_terms[term] for term in matched) / total_weight,
-        "bigrams": _bigrams(question.terms, sentence_terms),
+        "bigrams": len(shared) / len(question_pairs) if question_pairs else 0.0,
+        "idf_bigrams": (
+            _pair_weight(shared, weights_of_terms) / (_pair_weight(question_pairs, weights_of_terms) or 1.0)
+            if shared
+            else 0.0
+        ),
+        "phrase": _phrase(question.terms, sentence_terms) if shared else 0.0,
         "proximity": _proximity(matched, sentence_terms),
-        "answer_type": _answer_type(question, text),
+        "names": _overlap(question.names, surface),
+        "numbers": _overlap(question.numbers, surface),
+        "answer_type": answer_type,
+        # Each kind of question weighs its cue on its own: a date is strong evidence for "when", a capitalised
+        # name weak evidence for "who" (news sentences are full of names).
+        **{f"answer_{kind}": answer_type * (question.expects == kind) for kind in ANSWER_KINDS},
         "novelty": len(present - set(question.unique)) / len(present) if present else 0.0,
         "length": min(1.0, len(sentence_terms) / 20),
         "position": 1.0 / (1 + position),
-        "semantic": 0.0,  # filled in by the answerer from sentence embeddings, when the index has them
+        # Filled in by the answerer (retrieval/context.py; embeddings only when the index has them).
+        **dict.fromkeys(CONTEXT_FEATURES, 0.0),
     }
     return {name: values[name] for name in FEATURES}
 
@@ -151,11 +183,23 @@ def _overlap(wanted: frozenset[str], found: frozenset[str]) -> float:
     return len(wanted & found) / len(wanted) if wanted else 0.0
 
 
-def _bigrams(question_terms: Sequence[str], sentence_terms: Sequence[str]) -> float:
-    pairs = set(pairwise(question_terms))
-    if not pairs:
-        return 0.0
-    return len(pairs & set(pairwise(sentence_terms))) / len(pairs)
+def _pair_weight(pairs: set[tuple[str, str]], weights: Mapping[str, float]) -> float:
+    """Term pairs weighing the idf of their two terms: "super bowl" counts, "year first" little."""
+    return sum(weights.get(a, 0.0) + weights.get(b, 0.0) for a, b in pairs)
+
+
+def _phrase(question_terms: Sequence[str], sentence_terms: Sequence[str]) -> float:
+    """The longest run of the question's terms the sentence repeats in order, as a share of the question."""
+    places: dict[str, list[int]] = {}
+    for j, term in enumerate(sentence_terms):
+        places.setdefault(term, []).append(j)
+    best, previous = 0, dict[int, int]()
+    for term in question_terms:
+        # Run length ending at each place of `term`: one more than the run ending just before it.
+        current = {j: previous.get(j - 1, 0) + 1 for j in places.get(term, ())}
+        best = max(best, *current.values()) if current else best
+        previous = current
+    return best / len(question_terms) if best >= 2 else 0.0
 
 
 def _proximity(matched: Sequence[str], sentence_terms: Sequence[str]) -> float:

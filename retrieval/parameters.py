@@ -4,6 +4,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Kinds of answer a question can ask for (retrieval/features.py reads them from its wording).
+ANSWER_KINDS: tuple[str, ...] = ("number", "date", "reason", "place", "person")
+# Features read from a candidate's article rather than from the sentence alone (retrieval/context.py).
+CONTEXT_FEATURES: tuple[str, ...] = (
+    "semantic",
+    "semantic_rank",
+    "article_semantic",
+    "neighbour_semantic",
+    "neighbour_coverage",
+    *(f"in_article_{kind}_{name}" for name in ("semantic", "bm25", "coverage") for kind in ("rank", "gap")),
+)
+# The ones computed from sentence embeddings: zero when the index has none (the lexical weights apply then).
+EMBEDDING_FEATURES: tuple[str, ...] = (
+    "semantic",
+    "semantic_rank",
+    "article_semantic",
+    "neighbour_semantic",
+    "in_article_rank_semantic",
+    "in_article_gap_semantic",
+)
+# Features compared among the candidates of one article (retrieval/context.py `within_article`).
+WITHIN_ARTICLE: dict[str, str] = {"semantic": "semantic", "bm25": "sentence_bm25", "coverage": "coverage"}
 # Names of the ranking features, in the order the ranker combines them (see retrieval/features.py).
 FEATURES: tuple[str, ...] = (
     "sentence_bm25",
@@ -17,12 +39,17 @@ FEATURES: tuple[str, ...] = (
     "coverage",
     "idf_coverage",
     "bigrams",
+    "idf_bigrams",
+    "phrase",
     "proximity",
+    "names",
+    "numbers",
     "answer_type",
+    *(f"answer_{kind}" for kind in ANSWER_KINDS),
     "novelty",
     "length",
     "position",
-    "semantic",
+    *CONTEXT_FEATURES,
 )
 
 

@@ -1,0 +1,65 @@
+"""Fitting ranking weights (retrieval/tuning.py): ranks of the right candidate and the listwise softmax fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from retrieval.parameters import FEATURES
+from retrieval.tuning import CaseSet, fit_softmax, fit_weights, quality, ranks
+
+
+def _cases(seed: int, questions: int = 300) -> CaseSet:
+    """Questions of 8 candidates each; the right one is likelier the higher coverage and semantic are."""
+    rng = np.random.default_rng(seed)
+    rows = rng.normal(size=(questions * 8, len(FEATURES)))
+    signal = 2.0 * rows[:, FEATURES.index("coverage")] + 1.0 * rows[:, FEATURES.index("semantic")]
+    signal += rng.gumbel(size=len(signal))
+    relevant = np.zeros(len(rows), dtype=bool)
+    relevant[np.arange(questions) * 8 + signal.reshape(questions, 8).argmax(axis=1)] = True
+    return CaseSet(rows, relevant, np.arange(questions) * 8, questions)
+
+
+def test_ranks_count_the_candidates_scored_above_the_first_right_one() -> None:
+    features = np.zeros((5, len(FEATURES)))
+    features[:, 0] = [3.0, 1.0, 2.0, 5.0, 4.0]
+    cases = CaseSet(features, np.array([False, True, True, False, False]), np.array([0, 3]), questions=3)
+    weights = np.eye(len(FEATURES))[0]
+    assert ranks(cases, weights).tolist() == [2, 0]  # "2.0" is second; the second question has no right one
+    assert quality(cases, weights) == pytest.approx((0.0, 0.5 / 3))
+
+
+def test_softmax_recovers_the_informative_features() -> None:
+    weights = fit_softmax([_cases(0)], l2=1e-3)
+    coverage, semantic = weights["coverage"], weights["semantic"]
+    others = [abs(w) for name, w in weights.items() if name not in ("coverage", "semantic")]
+    assert coverage > semantic > 3 * max(others)
+    assert coverage / semantic == pytest.approx(2.0, rel=0.3)  # the true ratio, 2 : 1
+
+
+def test_softmax_generalises_like_coordinate_ascent() -> None:
+    training, held_out = [_cases(1)], _cases(2)
+    softmax = fit_softmax(training)
+    ascent = fit_weights(training, dict.fromkeys(FEATURES, 0.0) | {"coverage": 1.0})[0]
+    vector = np.array([softmax[name] for name in FEATURES])
+    p1_softmax, _ = quality(held_out, vector)
+    p1_ascent, _ = quality(held_out, np.array([ascent[name] for name in FEATURES]))
+    assert p1_softmax >= p1_ascent - 0.03
+    assert p1_softmax > 0.4  # chance is 1 / 8
+
+
+def test_stronger_l2_shrinks_the_weights() -> None:
+    cases = [_cases(3)]
+    loose, tight = fit_softmax(cases, l2=1e-4), fit_softmax(cases, l2=1.0)
+    assert np.linalg.norm(list(tight.values())) < 0.5 * np.linalg.norm(list(loose.values()))
+
+
+def test_separable_data_fits_without_overflow() -> None:
+    """One feature tells the right candidate apart: the fit pushes its weight far out, and must stay finite."""
+    cases = _cases(4, questions=100)
+    features = cases.features.copy()
+    features[:, FEATURES.index("phrase")] = np.where(cases.relevant, 1.0, 0.0)
+    separable = CaseSet(features, cases.relevant, cases.starts, cases.questions)
+    weights = fit_softmax([separable], l2=1e-8)
+    assert all(np.isfinite(list(weights.values())))
+    assert quality(separable, np.array([weights[name] for name in FEATURES]))[0] == 1.0
