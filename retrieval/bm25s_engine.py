@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ class BM25sEngine:
         self._size = size
         self._vocab: dict[str, int] = model.vocab_dict if model is not None else {}
         self._stored = stored  # (data, indices) read on demand by `score`, instead of the memory-mapped arrays
+        self._local = threading.local()  # a score buffer per thread: the bot answers in several at once
 
     @classmethod
     def build(cls, documents: Sequence[Sequence[str]], k1: float, b: float) -> BM25sEngine:
@@ -85,20 +87,47 @@ class BM25sEngine:
         return self._size
 
     def search(self, query: Sequence[str], k: int) -> list[tuple[int, float]]:
-        """The k best documents with a positive score, best first, ties by lower id."""
-        scores = self._scores(query)
-        if scores is None or k <= 0:
+        """The k best documents with a positive score, best first, ties by lower id.
+
+        The sums are bm25s' own (each term's weights added in query order, from zero), made in a zeroed buffer
+        kept between questions and read back only at the postings: allocating and scanning a dense array of
+        every document costs more than the sums at a million documents."""
+        if self._model is None or k <= 0:
             return []
-        # Only documents sharing a term with the query can score above zero: select among those, since
-        # a partition of the full array (bm25s' own top-k) costs ~50 ms at a million documents.
-        found = np.flatnonzero(scores > 0)
-        values = scores[found]
-        if len(found) > k:
-            kth = np.partition(values, len(values) - k)[len(values) - k]
-            keep = values >= kth  # every tie of the k-th score, so that ties go to the lower id
-            found, values = found[keep], values[keep]
+        data, indices, indptr = (self._model.scores[key] for key in ("data", "indices", "indptr"))
+        # Repeated query terms count again, as in rank-bm25.
+        spans = [(int(indptr[t]), int(indptr[t + 1])) for t in (self._vocab[w] for w in query if w in self._vocab)]
+        spans = [(start, end) for start, end in spans if end > start]
+        if not spans:
+            return []
+        buffer = self._buffer()
+        for start, end in spans:
+            buffer[indices[start:end]] += data[start:end]  # a term's postings hold each document once
+        slots = np.concatenate([indices[start:end] for start, end in spans])  # a document once per term
+        values = buffer[slots]
+        buffer[slots] = 0.0
+        # A document fills at most one slot per term, so the best k * terms slots hold the best k documents
+        # and every tie of the k-th.
+        room = k * len(spans)
+        if len(values) > room:
+            kth = np.partition(values, len(values) - room)[len(values) - room]
+            keep = values >= kth
+            slots, values = slots[keep], values[keep]
+        found, first = np.unique(slots, return_index=True)
+        values = values[first]
+        positive = values > 0
+        found, values = found[positive], values[positive]
         order = np.lexsort((found, -values))[:k]
         return [(int(doc), float(score)) for doc, score in zip(found[order], values[order], strict=True)]
+
+    def _buffer(self) -> np.ndarray:
+        """This thread's score buffer, all zeros between questions."""
+        buffer: np.ndarray | None = getattr(self._local, "buffer", None)
+        if buffer is None:
+            buffer = self._local.buffer = np.zeros(
+                self._size, dtype=np.dtype(self._model.dtype if self._model else float)
+            )
+        return buffer
 
     def score(self, query: Sequence[str], ids: Sequence[int]) -> list[float]:
         """BM25 scores of the given documents, in the order of `ids`: the same sums as bm25s' own scoring (query

@@ -226,3 +226,21 @@ def test_score_of_chosen_documents_equals_the_full_score_array() -> None:
         assert full is not None
         chosen = [9, 0, 5, 5, 3, 8]
         assert engine.score(query, chosen) == full[chosen].tolist()  # exactly: the same sums in the same order
+
+
+def test_search_from_many_threads_equals_search_from_one() -> None:
+    # The bot answers in several threads at once; each must sum in its own buffer, left zeroed afterwards.
+    from concurrent.futures import ThreadPoolExecutor
+
+    docs = [terms(f"drone {i % 7} iran {i % 11} nato talks {i % 13} sanctions") for i in range(3000)]
+    engine = BM25sEngine.build(docs, 0.9, 0.4)
+    queries = [terms(f"drone {i % 7} sanctions {i % 13} iran {i % 11}") for i in range(200)]
+    alone = [engine.search(query, 10) for query in queries]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(lambda query: engine.search(query, 10), queries * 3))
+    assert together == alone * 3
+    assert [engine.search(query, 10) for query in queries] == alone
+    full = engine._scores(queries[0])
+    assert full is not None
+    best = sorted(range(len(full)), key=lambda d: (-full[d], d))[:10]
+    assert [doc for doc, _ in alone[0]] == best and [s for _, s in alone[0]] == full[best].tolist()
