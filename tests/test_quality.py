@@ -19,15 +19,15 @@ SQUAD = SHARED / "squad" / "squad-dev-tune.json"
 SQUAD_TITLES = 3  # a few whole SQuAD articles: quick, and every paragraph of them competes
 
 # Floors: the values measured with the shipped settings (README, "Answer quality"), less a small margin.
-# Measured: tune 0.814 / 0.814 / 0.826, abstention recall 0.3, wrongly abstained 0.034;
-#           holdout 0.613 / 0.742 / 0.675, wrongly abstained 0.032 (it abstains on none of its 6).
+# Measured: tune 0.814 / 0.864 / 0.841, abstention recall 0.4, wrongly abstained 0.017;
+#           holdout 0.613 / 0.774 / 0.695, wrongly abstained 0.032 (it abstains on none of its 6).
 SEED_FLOORS = {
-    "tune": {"hit_at_1": 0.79, "hit_at_3": 0.79, "mrr_at_5": 0.80, "abstention_recall": 0.29},
-    "holdout": {"hit_at_1": 0.59, "hit_at_3": 0.72, "mrr_at_5": 0.65},
+    "tune": {"hit_at_1": 0.79, "hit_at_3": 0.84, "mrr_at_5": 0.82, "abstention_recall": 0.39},
+    "holdout": {"hit_at_1": 0.59, "hit_at_3": 0.75, "mrr_at_5": 0.67},
 }
 SEED_CEILINGS = {"wrongly_abstained": 0.06}
-# Measured on the first 3 titles (832 questions; a smaller haystack than the whole tuning half): P@1 0.847,
-# MRR@5 0.899, R@5 0.969.
+# Measured on the first 3 titles (832 questions; a smaller haystack than the whole tuning half): P@1 0.852,
+# MRR@5 0.903, R@5 0.977.
 SQUAD_FLOORS = {"hit_at_1": 0.83, "mrr_at_5": 0.88, "hit_at_5": 0.96}
 
 
