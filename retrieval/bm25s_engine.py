@@ -101,11 +101,13 @@ class BM25sEngine:
         if not spans:
             return []
         buffer = self._buffer()
-        for start, end in spans:
-            np.add.at(buffer, indices[start:end], data[start:end])  # one pass; numpy 2 makes it the fastest
         slots = np.concatenate([indices[start:end] for start, end in spans])  # a document once per term
-        values = buffer[slots]
-        buffer[slots] = 0.0
+        try:
+            for start, end in spans:
+                np.add.at(buffer, indices[start:end], data[start:end])  # one pass; numpy 2 makes it the fastest
+            values = buffer[slots]
+        finally:
+            buffer[slots] = 0.0  # also when interrupted: a dirty buffer would corrupt every later question
         # A document fills at most one slot per term, so the best k * terms slots hold the best k documents
         # and every tie of the k-th.
         room = k * len(spans)
@@ -124,9 +126,7 @@ class BM25sEngine:
         """This thread's score buffer, all zeros between questions."""
         buffer: np.ndarray | None = getattr(self._local, "buffer", None)
         if buffer is None:
-            buffer = self._local.buffer = np.zeros(
-                self._size, dtype=np.dtype(self._model.dtype if self._model else float)
-            )
+            buffer = self._local.buffer = np.zeros(self._size, dtype=np.float64)  # bm25s' dtype here
         return buffer
 
     def score(self, query: Sequence[str], ids: Sequence[int]) -> list[float]:
