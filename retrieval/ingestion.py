@@ -14,12 +14,12 @@ from multiprocessing.pool import Pool
 from typing import TypeVar
 
 import numpy as np
-from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+from nltk.tokenize.punkt import PunktParameters
 
 from retrieval.cleaning import Lexicon, capitalised_words, glue_dependencies
 from retrieval.models import Article, Sentence, SentenceKind
 from retrieval.records import BODY, KINDS, Records
-from retrieval.sentences import split_sentences
+from retrieval.sentences import sentence_tokenizer, split_sentences
 from retrieval.term_arrays import TermArrays
 from retrieval.tokenization import terms
 
@@ -55,7 +55,7 @@ class Reader:
 
     def read(self, articles: Sequence[Article]) -> Records:
         """The records of a batch of articles, with term ids into the batch's own vocabulary."""
-        tokenizer = PunktSentenceTokenizer(self.punkt)
+        tokenizer = sentence_tokenizer(self.punkt)
         lexicon = Lexicon(self.lexicon) if self.lexicon is not None else None
         view: Callable[[str], str] = lexicon.unglue if lexicon is not None else _as_is
         heads: dict[str, int] = {}

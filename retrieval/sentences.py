@@ -6,8 +6,9 @@ import hashlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
+from typing import Any
 
-from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer, PunktTrainer
+from nltk.tokenize.punkt import PunktLanguageVars, PunktParameters, PunktSentenceTokenizer, PunktToken, PunktTrainer
 
 from retrieval.cleaning import blocks, drop_cap_length
 from retrieval.models import Article, Sentence, SentenceKind
@@ -25,9 +26,60 @@ _CLAUSE = re.compile(r"[;:,]\s")
 _CLOSERS = "\"'”’»)]"
 
 
+def _untimed(pattern: Any) -> Any:
+    """The compiled pattern behind nltk's time limit (nltk 3.10 wraps each of its patterns in one), else itself."""
+    return getattr(pattern, "_rx", pattern)
+
+
+class _English(PunktLanguageVars):
+    """Punkt's English conventions, its patterns matched by their own engine without nltk's per-call time limit:
+    the limit guards against patterns a caller supplies, Punkt's are fixed, and it costs more than the matching."""
+
+    __slots__ = ()
+    re_boundary_realignment = _untimed(PunktLanguageVars.re_boundary_realignment)
+
+    def _word_tokenizer_re(self) -> Any:
+        return _untimed(super()._word_tokenizer_re())
+
+    def period_context_re(self) -> Any:
+        return _untimed(super().period_context_re())
+
+
+class _Token(PunktToken):
+    """Punkt's token, its patterns untimed like _English's, its annotations set without a loop over their names."""
+
+    _RE_ELLIPSIS = _untimed(PunktToken._RE_ELLIPSIS)
+    _RE_NUMERIC = _untimed(PunktToken._RE_NUMERIC)
+    _RE_INITIAL = _untimed(PunktToken._RE_INITIAL)
+    _RE_ALPHA = _untimed(PunktToken._RE_ALPHA)
+
+    def __init__(
+        self,
+        tok: str,
+        parastart: bool | None = None,
+        linestart: bool | None = None,
+        sentbreak: bool | None = None,
+        abbr: bool | None = None,
+        ellipsis: bool | None = None,
+    ) -> None:
+        self.tok = tok
+        self.type = self._RE_NUMERIC.sub("##number##", tok.lower())
+        self.period_final = tok.endswith(".")
+        self.parastart = parastart
+        self.linestart = linestart
+        self.sentbreak = sentbreak
+        self.abbr = abbr
+        self.ellipsis = ellipsis
+
+
+def sentence_tokenizer(params: PunktParameters) -> PunktSentenceTokenizer:
+    """Punkt splitting with `params` (make one to split many texts: it compiles Punkt's patterns)."""
+    return PunktSentenceTokenizer(params, lang_vars=_English(), token_cls=_Token)
+
+
 def train_punkt(texts: Iterable[str]) -> PunktParameters:
     """Punkt parameters learned from (the first megabytes of) the corpus, plus the known abbreviations."""
-    trainer = PunktTrainer()
+    trainer = PunktTrainer(lang_vars=_English(), token_cls=_Token)
     for text in training_texts(texts):
         trainer.train(text, finalize=False)
     trainer.finalize_training()
@@ -66,7 +118,7 @@ def split_sentences(
 
     With `clean` off every block is body text and drop caps stay (to measure what cleaning is worth). Give a
     tokenizer rather than parameters to split many articles: making one compiles Punkt's regular expressions."""
-    punkt = params if isinstance(params, PunktSentenceTokenizer) else PunktSentenceTokenizer(params)
+    punkt = params if isinstance(params, PunktSentenceTokenizer) else sentence_tokenizer(params)
     text = article.text
     found: list[Sentence] = []
     paragraph = first_paragraph
