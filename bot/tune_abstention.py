@@ -22,7 +22,7 @@ from retrieval.models import Article
 from retrieval.parameters import IndexParameters, RankingParameters
 from retrieval.squad import SquadSet, sample
 from retrieval.squad import expectations as squad_expectations
-from retrieval.tuning import abstention_rows, choose_threshold
+from retrieval.tuning import abstention_rows, joint_threshold
 
 FOLDS = 4
 HELD_EVERY = 4  # every 4th paragraph of a SQuAD article is left out of its corpus
@@ -69,16 +69,15 @@ def tune_abstention(
         sources = [chosen for chosen in sources if chosen.any()]
         coverage = cases.rows[:, ABSTENTION_FEATURES.index("top_idf_coverage")]
         if not lexical:
-            # The floor on the top quote's coverage catches what the model misses among the weakest quotes.
-            floor = min(_cut(coverage, cases.answerable, chosen, labelled, 0) for chosen in sources)
+            # The floor on the top quote's coverage catches what the model misses among the weakest quotes. Each
+            # source sets its own and the lowest wins: the floor spends little of the budget the model uses better.
+            floor = min(_cut(coverage, cases.answerable, [(chosen, 0)], labelled) for chosen in sources)
         below = coverage < floor
         tables[lexical] = fit_model(cases, lexical)
         held_out = cross_validated(cases, lexical)
-        # Each source must keep its wrong abstentions (the floor's included) within the limit: the stricter wins.
-        cuts[lexical] = min(
-            _cut(held_out, cases.answerable, chosen & ~below, labelled, int(np.sum(chosen & below & cases.answerable)))
-            for chosen in sources
-        )
+        # Each source must keep its wrong abstentions (the floor's included) within the limit.
+        spent = [(chosen & ~below, int(np.sum(chosen & below & cases.answerable))) for chosen in sources]
+        cuts[lexical] = _cut(held_out, cases.answerable, spent, labelled)
         name = "lexical" if lexical else "with sentence embeddings"
         fitted = probabilities(tables[lexical], cases.rows)
         report += _report(name, tables[lexical], labelled, fitted, held_out, cuts[lexical], below)
@@ -89,11 +88,18 @@ def tune_abstention(
     return AbstentionChoice(tables[False], lexical_table, threshold, floor, tuple(report))
 
 
-def _cut(scores: np.ndarray, answerable: np.ndarray, chosen: np.ndarray, labelled: _Labelled, spent: int) -> float:
-    """The threshold on `scores` for the chosen questions, counting those abstained on before the model."""
-    kinds = set(np.array(labelled.kind)[chosen])
-    before = sum(labelled.skipped.get(kind, (0, 0))[0] for kind in kinds)
-    return choose_threshold(scores[chosen & answerable], scores[chosen & ~answerable], spent + before)
+def _cut(
+    scores: np.ndarray, answerable: np.ndarray, sources: Sequence[tuple[np.ndarray, int]], labelled: _Labelled
+) -> float:
+    """The threshold on `scores` for the questions of each source (a mask and the answerable questions it already
+    abstained on), counting those abstained on before the model; the strictest source caps it."""
+    kinds = np.array(labelled.kind)
+    groups: list[tuple[Sequence[float], int]] = []
+    for chosen, spent in sources:
+        before = sum(labelled.skipped.get(kind, (0, 0))[0] for kind in set(kinds[chosen]))
+        groups.append((scores[chosen & answerable].tolist(), spent + before))
+    asked = np.logical_or.reduce([chosen for chosen, _ in sources])
+    return joint_threshold(groups, scores[asked & ~answerable].tolist())
 
 
 def _collect(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -201,20 +202,33 @@ def _softmax_loss(
 def choose_threshold(answerable: Sequence[float], unanswerable: Sequence[float], spent: int = 0) -> float:
     """The threshold on a score (abstaining below it) that abstains on most unanswerable questions while wrongly
     abstaining on at most 5 % of the answerable ones, `spent` of which were abstained on before any threshold."""
-    ranked = np.sort(np.asarray(answerable, dtype=float))
-    allowed = int(np.floor(MAX_WRONGLY_ABSTAINED * (len(ranked) + spent))) - spent
-    if not len(ranked) or allowed < 0:
+    return joint_threshold([(answerable, spent)], unanswerable)
+
+
+def joint_threshold(groups: Sequence[tuple[Sequence[float], int]], unanswerable: Sequence[float]) -> float:
+    """One threshold for several groups of answerable questions, each given as (scores, spent): it abstains on
+    most unanswerable questions while every group stays within 5 % wrongly abstained. The strictest group caps
+    the threshold; the unanswerable questions of every group are caught under that cap."""
+    ceilings: list[float] = []
+    for scores, spent in groups:
+        ranked = np.sort(np.asarray(scores, dtype=float))
+        allowed = int(np.floor(MAX_WRONGLY_ABSTAINED * (len(ranked) + spent))) - spent
+        if allowed < 0:
+            return 0.0
+        # Abstaining below t wrongly drops the answerable questions scoring below t.
+        ceilings.append(float(ranked[allowed]) if allowed < len(ranked) else math.inf)
+    everything = np.sort(np.array([score for scores, _ in groups for score in scores], dtype=float))
+    if not len(everything):
         return 0.0
-    if allowed >= len(ranked):
+    ceiling = min(ceilings)  # the highest t keeping every group's wrong abstentions within the limit
+    if math.isinf(ceiling):
         return 1.0
-    # Abstaining below t wrongly drops the answerable questions scoring below t.
-    ceiling = float(ranked[allowed])  # the highest t keeping wrong abstentions within the limit
     caught = [e for e in unanswerable if e < ceiling]
     if not caught:
-        return round(float(ranked[0]) / 2, 4)  # nothing to gain: stay below every answerable question
+        return round(float(everything[0]) / 2, 4)  # nothing to gain: stay below every answerable question
     # Midway between the last unanswerable question caught and the next answerable one, which is kept.
     highest = max(caught)
-    return round((highest + float(ranked[ranked > highest][0])) / 2, 4)
+    return round((highest + float(everything[everything > highest][0])) / 2, 4)
 
 
 @dataclass(frozen=True)

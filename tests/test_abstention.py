@@ -33,7 +33,7 @@ from retrieval.parameters import IndexParameters, RankingParameters
 from retrieval.pipeline import open_answerer
 from retrieval.questions import load_questions
 from retrieval.squad import load_squad
-from retrieval.tuning import choose_threshold
+from retrieval.tuning import choose_threshold, joint_threshold
 from tests.conftest import ROOT, SEEDS
 
 QUESTIONS = ROOT / "tests" / "questions" / "seeds.jsonl"
@@ -145,6 +145,21 @@ def test_threshold_keeps_wrong_abstentions_within_five_percent(
     assert sum(a < threshold for a in answerable) + spent <= max(spent, int(0.05 * total))
 
 
+def test_joint_threshold_lets_the_strictest_group_cap_it_not_veto_it() -> None:
+    # A group with nothing to catch of its own (its unanswerable question scores 0.95) must not stop another from
+    # catching its unanswerable questions: it only caps the threshold where its own wrong abstentions hit 5 %.
+    small = ([0.02, 0.3] + [0.9] * 18, 0)  # 20 answerable: one may be dropped, so the cap is 0.3
+    large = ([0.5] * 100, 0)  # 100 answerable: five may be dropped, so the cap is 0.5
+    assert choose_threshold(small[0], [0.95]) == pytest.approx(0.01)  # alone: nothing to gain
+    assert choose_threshold(large[0], [0.01, 0.1, 0.4]) == pytest.approx(0.45)  # alone: catches all three
+    threshold = joint_threshold([small, large], [0.95, 0.01, 0.1, 0.4])
+    assert threshold == pytest.approx(0.2)  # midway between 0.1 (caught) and 0.3 (kept); 0.4 is over the cap
+    for scores, _ in (small, large):
+        assert sum(score < threshold for score in scores) <= int(0.05 * len(scores))
+    assert joint_threshold([small, ([0.5] * 10, 1)], [0.01]) == 0.0  # a group over its limit: never abstain
+    assert joint_threshold([small, ([], 0)], [0.01]) == pytest.approx(0.015)  # an empty group changes nothing
+
+
 def test_evidence_reads_shares_cosines_and_unseen_names(answerer: Answerer) -> None:
     question = read_question("What did Zorblax say about the Iranian drones?")
     ranked = answerer.rank(question)
@@ -171,6 +186,25 @@ def test_the_answerer_abstains_as_its_model_says(answerer: Answerer) -> None:
     assert (
         not Answerer(answerer.index, lenient, scorer=answerer.scorer).answer("Who is the president of Iran?").abstained
     )
+
+
+# Off-topic questions written for this test, in none of the question sets the settings were tuned or measured on.
+OFF_TOPIC = (
+    "Who won the 2018 football World Cup?",
+    "What is the boiling point of water?",
+    "How tall is the Eiffel Tower?",
+    "Who wrote Hamlet?",
+    "What is the price of bitcoin today?",
+    "When did the Berlin Wall fall?",
+    "Who won the election in Brazil?",
+    "What is the weather in Brussels tomorrow?",
+)
+
+
+def test_the_shipped_settings_abstain_on_off_topic_questions(answerer: Answerer) -> None:
+    answers = {question: answerer.answer(question) for question in OFF_TOPIC}
+    assert [q for q, answer in answers.items() if not answer.abstained] == []
+    assert all(answer.reason == NOT_FOUND for answer in answers.values())
 
 
 def test_the_lexical_model_serves_an_index_without_embeddings(answerer: Answerer) -> None:
