@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 
 import numpy as np
 
 from retrieval.index import SentenceIndex
+from retrieval.term_arrays import TermArrays
 
 ARTICLE_FEATURES = ("article_semantic", "neighbour_semantic", "neighbour_coverage")
 
@@ -23,7 +25,7 @@ class ArticleSpans:
 
     first: np.ndarray  # per candidate: the first body doc of its article
     last: np.ndarray  # per candidate: one past its article's last body doc
-    terms: dict[int, list[str]]  # the index terms of every body doc of those articles
+    terms: dict[int, tuple[str, ...]]  # the index terms of every body doc of those articles
 
 
 def read_articles(index: SentenceIndex, docs: Sequence[int]) -> ArticleSpans:
@@ -33,15 +35,21 @@ def read_articles(index: SentenceIndex, docs: Sequence[int]) -> ArticleSpans:
     articles = np.asarray(column[body[np.asarray(docs, dtype=np.int64)]]) if len(docs) else np.zeros(0, np.int64)
     first = np.searchsorted(body, np.searchsorted(column, articles, side="left"))
     last = np.searchsorted(body, np.searchsorted(column, articles, side="right"))
-    vocabulary, ids, offsets = index.sentence_terms.vocabulary, index.sentence_terms.ids, index.sentence_terms.offsets
-    terms: dict[int, list[str]] = {}
+    terms: dict[int, tuple[str, ...]] = {}
     for start, end in sorted(set(zip(first.tolist(), last.tolist(), strict=True))):
-        # An article's body sentences are consecutive docs, so their terms are consecutive ids.
-        bounds = np.asarray(offsets[start : end + 1], dtype=np.int64).tolist()
-        flat = [vocabulary[i] for i in ids[bounds[0] : bounds[-1]].tolist()]
-        for doc, (lo, hi) in enumerate(pairwise(bounds), start):
-            terms[doc] = flat[lo - bounds[0] : hi - bounds[0]]
+        terms.update(zip(range(start, end), _article_terms(index.sentence_terms, start, end), strict=True))
     return ArticleSpans(first, last, terms)
+
+
+# The candidates of a question come from articles that other questions read as well (a topic is asked about again
+# and again), so their terms are kept: some 5 kB for an article of 30 sentences. Term arrays never change once built.
+@lru_cache(maxsize=4096)
+def _article_terms(sentence_terms: TermArrays, start: int, end: int) -> tuple[tuple[str, ...], ...]:
+    """The terms of body docs start .. end - 1, one article's: consecutive docs, so consecutive ids (one read)."""
+    vocabulary, ids, offsets = sentence_terms.vocabulary, sentence_terms.ids, sentence_terms.offsets
+    bounds = np.asarray(offsets[start : end + 1], dtype=np.int64).tolist()
+    flat = [vocabulary[i] for i in ids[bounds[0] : bounds[-1]].tolist()]
+    return tuple(tuple(flat[lo - bounds[0] : hi - bounds[0]]) for lo, hi in pairwise(bounds))
 
 
 def context_features(
@@ -61,11 +69,12 @@ def context_features(
     total = sum(weights.get(term, 0.0) for term in question_terms) or 1.0
     wanted = frozenset(question_terms)
     matched = {doc: wanted.intersection(found) for doc, found in spans.terms.items()}
-    first, last = spans.first.tolist(), spans.last.tolist()
-    for row, (doc, start, end) in enumerate(zip(docs, first, last, strict=True)):
-        near = [n for n in (doc - 1, doc + 1) if start <= n < end]
-        around = set().union(*(matched[n] for n in near)) - matched[doc]
-        values["neighbour_coverage"][row] = sum(weights.get(t, 0.0) for t in around) / total
+    coverage = values["neighbour_coverage"]
+    for row, (doc, start, end) in enumerate(zip(docs, spans.first.tolist(), spans.last.tolist(), strict=True)):
+        near = [matched[n] for n in (doc - 1, doc + 1) if start <= n < end and matched[n]]
+        if near:  # most neighbours hold none of the question's terms
+            around = set().union(*near) - matched[doc]
+            coverage[row] = sum(weights.get(t, 0.0) for t in around) / total
     if question_vector is not None and index.embeddings is not None:
         values["article_semantic"], values["neighbour_semantic"] = _semantic_context(
             index.embeddings, spans, docs, question_vector
@@ -79,20 +88,21 @@ def _semantic_context(
     """Cosine of the question with each candidate's article centroid, and the best of its neighbours' cosines."""
     every = np.array(sorted(spans.terms), dtype=np.int64)  # every body doc of the articles, in order
     vectors = np.asarray(embeddings[every], dtype=np.float32)
-    cosine_of = dict(zip(every.tolist(), (vectors @ question_vector).tolist(), strict=True))
+    cosines = vectors @ question_vector
     # Where each article's docs begin in `every`: its centroid sums the rows up to the next article's.
-    boundaries = sorted({int(position) for position in np.searchsorted(every, spans.first)})
+    heads = np.searchsorted(every, spans.first)
+    boundaries = np.unique(heads)
     centres = np.add.reduceat(vectors, boundaries, axis=0)
     norms = np.maximum(np.linalg.norm(centres, axis=1), 1e-12)
-    centroid_of = dict(zip(every[boundaries].tolist(), ((centres @ question_vector) / norms).tolist(), strict=True))
-    article = np.array([centroid_of[start] for start in spans.first.tolist()])
-    neighbour = np.array(
-        [
-            max((cosine_of[n] for n in (doc - 1, doc + 1) if start <= n < end), default=0.0)
-            for doc, start, end in zip(docs, spans.first.tolist(), spans.last.tolist(), strict=True)
-        ]
-    )
-    return article, neighbour
+    article = ((centres @ question_vector) / norms)[np.searchsorted(boundaries, heads)]
+    # An article's docs are consecutive in `every`: a candidate's neighbours sit just before and after it.
+    doc = np.asarray(docs, dtype=np.int64)
+    at = np.searchsorted(every, doc)
+    before = np.where(doc - 1 >= spans.first, cosines[at - 1], -np.inf)
+    after = np.where(doc + 1 < spans.last, cosines[np.minimum(at + 1, len(every) - 1)], -np.inf)
+    neighbour = np.maximum(before, after)
+    neighbour[np.isneginf(neighbour)] = 0.0  # no neighbour in the article
+    return article.astype(np.float64), neighbour.astype(np.float64)
 
 
 def semantic_features(cosines: np.ndarray) -> dict[str, np.ndarray]:

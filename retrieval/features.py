@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
 
+import numpy as np
+
 from retrieval.parameters import ANSWER_KINDS, CONTEXT_FEATURES, FEATURES
 from retrieval.tokenization import STOPWORDS, terms, words
 
@@ -106,19 +108,6 @@ def char_grams(surface: Sequence[str]) -> frozenset[str]:
     return frozenset(grams)
 
 
-# About 8 kB each: enough for every candidate of a burst of questions without holding a whole archive's worth.
-@lru_cache(maxsize=8192)
-def _sentence_grams(text: str) -> frozenset[str]:
-    """A candidate sentence's character 4-grams; sentences come back as candidates question after question."""
-    return char_grams(words(text))
-
-
-@lru_cache(maxsize=8192)
-def _sentence_words(text: str) -> frozenset[str]:
-    """A candidate sentence's surface words, lower case (for the question's names and numbers)."""
-    return frozenset(words(text))
-
-
 def idf(doc_freq: Mapping[str, int], total: int, term: str) -> float:
     """Robertson idf, kept positive; a term the corpus never uses weighs the most."""
     df = doc_freq.get(term, 0)
@@ -137,14 +126,10 @@ def features(
 ) -> dict[str, float]:
     """The feature vector of one candidate: `bm25` holds sentence, paragraph and article scores scaled to 0..1
     (divided by the best candidate's), `raw` the same unscaled, `rank` the sentence's BM25 rank (0 = best)."""
-    present = set(sentence_terms)
-    matched = [term for term in question.unique if term in present]
     total_weight = sum(weights_of_terms[term] for term in question.unique) or 1.0
-    answer_type = _answer_type(question, text)
-    surface = _sentence_words(text) if question.names or question.numbers else frozenset()
-    question_pairs = set(pairwise(question.terms))
-    # Only a sentence holding a question term can share a pair with it.
-    shared = question_pairs.intersection(pairwise(sentence_terms)) if matched else set()
+    found = _lexical(question, weights_of_terms, total_weight, text, _wording(text, tuple(sentence_terms)))
+    lexical = dict(zip(_LEXICAL, found, strict=True))
+    answer_type = lexical["answer_type"]
     values = {
         "sentence_bm25": bm25[0],
         "paragraph_bm25": bm25[1],
@@ -153,46 +138,145 @@ def features(
         "paragraph_bm25_raw": raw[1],
         "article_bm25_raw": raw[2],
         "sentence_rank": 1.0 / (1 + rank),
-        "char_ngrams": _overlap(question.grams, _sentence_grams(text)),
-        "coverage": len(matched) / len(question.unique) if question.unique else 0.0,
-        "idf_coverage": sum(weights_of_terms[term] for term in matched) / total_weight,
-        "bigrams": len(shared) / len(question_pairs) if question_pairs else 0.0,
-        "idf_bigrams": (
-            _pair_weight(shared, weights_of_terms) / (_pair_weight(question_pairs, weights_of_terms) or 1.0)
-            if shared
-            else 0.0
-        ),
-        "phrase": _phrase(question.terms, sentence_terms) if shared else 0.0,
-        "proximity": _proximity(matched, sentence_terms),
-        "names": _overlap(question.names, surface),
-        "numbers": _overlap(question.numbers, surface),
-        "answer_type": answer_type,
+        **lexical,
         # Each kind of question weighs its cue on its own: a date is strong evidence for "when", a capitalised
         # name weak evidence for "who" (news sentences are full of names).
-        **{f"answer_{kind}": answer_type * (question.expects == kind) for kind in ANSWER_KINDS},
-        "novelty": len(present - set(question.unique)) / len(present) if present else 0.0,
+        **{name: answer_type * (question.expects == kind) for kind, name in _ANSWER_NAMES.items()},
         "length": min(1.0, len(sentence_terms) / 20),
         "position": 1.0 / (1 + position),
         # Filled in by the answerer (retrieval/context.py; embeddings only when the index has them).
-        **dict.fromkeys(CONTEXT_FEATURES, 0.0),
+        **_CONTEXT_ZEROS,
     }
     return {name: values[name] for name in FEATURES}
+
+
+_ANSWER_NAMES = {kind: f"answer_{kind}" for kind in ANSWER_KINDS}
+_CONTEXT_ZEROS = dict.fromkeys(CONTEXT_FEATURES, 0.0)
+
+
+def feature_matrix(
+    question: Question,
+    texts: Sequence[str],
+    sentence_terms: Sequence[Sequence[str]],
+    positions: Sequence[int],
+    bm25: np.ndarray,
+    weights_of_terms: Mapping[str, float],
+    raw: np.ndarray,
+    ranks: Sequence[int],
+) -> np.ndarray:
+    """`features` of every candidate of a question at once, one row each (columns follow FEATURES): `bm25` and
+    `raw` hold a row of three scores per candidate. The same numbers, without a dictionary per candidate."""
+    matrix = np.zeros((len(texts), len(FEATURES)))
+    if not len(texts):
+        return matrix
+    total_weight = sum(weights_of_terms[term] for term in question.unique) or 1.0
+    matrix[:, _LEXICAL_COLUMNS] = [
+        _lexical(question, weights_of_terms, total_weight, text, _wording(text, tuple(found)))
+        for text, found in zip(texts, sentence_terms, strict=True)
+    ]
+    matrix[:, _BM25_COLUMNS] = bm25
+    matrix[:, _RAW_COLUMNS] = raw
+    matrix[:, FEATURES.index("sentence_rank")] = 1.0 / (1 + np.asarray(ranks, dtype=np.int64))
+    lengths = np.array([len(found) for found in sentence_terms], dtype=np.int64)
+    matrix[:, FEATURES.index("length")] = np.minimum(1.0, lengths / 20)
+    matrix[:, FEATURES.index("position")] = 1.0 / (1 + np.asarray(positions, dtype=np.int64))
+    if question.expects in ANSWER_KINDS:
+        answer_type = matrix[:, FEATURES.index("answer_type")]
+        matrix[:, FEATURES.index(f"answer_{question.expects}")] = answer_type
+    return matrix
+
+
+@lru_cache(maxsize=1024)
+def _pairs(question_terms: tuple[str, ...]) -> frozenset[tuple[str, str]]:
+    return frozenset(pairwise(question_terms))
+
+
+@dataclass(frozen=True)
+class _Wording:
+    """What the features read of a candidate sentence whatever the question, worked out once per sentence."""
+
+    terms: tuple[str, ...]
+    present: frozenset[str]  # its distinct terms
+    pairs: tuple[tuple[str, str], ...]  # consecutive terms, in order
+    places: dict[str, tuple[int, ...]]  # where each term stands
+    grams: frozenset[str]  # character 4-grams of its content words
+    surface: frozenset[str]  # its words, lower case (for the question's names and numbers)
+
+
+# Sentences come back as candidates question after question (every sentence of a retrieved paragraph joins them).
+# About 10 kB each: enough for every candidate of a burst of questions without holding a whole archive's worth.
+@lru_cache(maxsize=8192)
+def _wording(text: str, sentence_terms: tuple[str, ...]) -> _Wording:
+    places: dict[str, list[int]] = {}
+    for j, term in enumerate(sentence_terms):
+        places.setdefault(term, []).append(j)
+    surface = words(text)
+    return _Wording(
+        sentence_terms,
+        frozenset(sentence_terms),
+        tuple(pairwise(sentence_terms)),
+        {term: tuple(spots) for term, spots in places.items()},
+        char_grams(surface),
+        frozenset(surface),
+    )
+
+
+# The features read from the wording of the question and the sentence, in the order `_lexical` returns them.
+_LEXICAL = (
+    "char_ngrams",
+    "coverage",
+    "idf_coverage",
+    "bigrams",
+    "idf_bigrams",
+    "phrase",
+    "proximity",
+    "names",
+    "numbers",
+    "answer_type",
+    "novelty",
+)
+_LEXICAL_COLUMNS = [FEATURES.index(name) for name in _LEXICAL]
+_BM25_COLUMNS = [FEATURES.index(name) for name in ("sentence_bm25", "paragraph_bm25", "article_bm25")]
+_RAW_COLUMNS = [FEATURES.index(f"{name}_raw") for name in ("sentence_bm25", "paragraph_bm25", "article_bm25")]
+
+
+def _lexical(
+    question: Question, weights: Mapping[str, float], total_weight: float, text: str, wording: _Wording
+) -> tuple[float, ...]:
+    """The `_LEXICAL` features of one candidate; `total_weight` is the weight of the question's distinct terms."""
+    present, unique = wording.present, question.unique
+    matched = [term for term in unique if term in present]
+    pairs = _pairs(question.terms)
+    # Only a sentence holding a question term can share a pair with it.
+    shared = pairs.intersection(wording.pairs) if matched else frozenset()
+    return (
+        _overlap(question.grams, wording.grams),
+        len(matched) / len(unique) if unique else 0.0,
+        sum(weights[term] for term in matched) / total_weight,
+        len(shared) / len(pairs) if pairs else 0.0,
+        _pair_weight(shared, weights) / (_pair_weight(pairs, weights) or 1.0) if shared else 0.0,
+        _phrase(question.terms, wording.places) if shared else 0.0,
+        _proximity(matched, wording),
+        _overlap(question.names, wording.surface),
+        _overlap(question.numbers, wording.surface),
+        _answer_type(question, text),
+        # The share of the sentence's distinct terms the question lacks (`matched` are the ones it has).
+        (len(present) - len(matched)) / len(present) if present else 0.0,
+    )
 
 
 def _overlap(wanted: frozenset[str], found: frozenset[str]) -> float:
     return len(wanted & found) / len(wanted) if wanted else 0.0
 
 
-def _pair_weight(pairs: set[tuple[str, str]], weights: Mapping[str, float]) -> float:
+def _pair_weight(pairs: frozenset[tuple[str, str]], weights: Mapping[str, float]) -> float:
     """Term pairs weighing the idf of their two terms: "super bowl" counts, "year first" little."""
     return sum(weights.get(a, 0.0) + weights.get(b, 0.0) for a, b in pairs)
 
 
-def _phrase(question_terms: Sequence[str], sentence_terms: Sequence[str]) -> float:
-    """The longest run of the question's terms the sentence repeats in order, as a share of the question."""
-    places: dict[str, list[int]] = {}
-    for j, term in enumerate(sentence_terms):
-        places.setdefault(term, []).append(j)
+def _phrase(question_terms: Sequence[str], places: Mapping[str, Sequence[int]]) -> float:
+    """The longest run of the question's terms the sentence (where its terms stand) repeats in order, as a share
+    of the question."""
     best, previous = 0, dict[int, int]()
     for term in question_terms:
         # Run length ending at each place of `term`: one more than the run ending just before it.
@@ -202,24 +286,26 @@ def _phrase(question_terms: Sequence[str], sentence_terms: Sequence[str]) -> flo
     return best / len(question_terms) if best >= 2 else 0.0
 
 
-def _proximity(matched: Sequence[str], sentence_terms: Sequence[str]) -> float:
+def _proximity(matched: Sequence[str], wording: _Wording) -> float:
     """How tightly the matched terms sit together: distinct matches over the shortest window holding them."""
     wanted = set(matched)
     if len(wanted) < 2:
         return 0.0
+    # The shortest window begins and ends at matched terms: slide over their places only.
+    spots = sorted(j for term in wanted for j in wording.places[term])
+    sentence_terms = wording.terms
     counts: dict[str, int] = {}
     best = len(sentence_terms) + 1
     left = 0
-    for right, term in enumerate(sentence_terms):
-        if term in wanted:
-            counts[term] = counts.get(term, 0) + 1
+    for right in spots:
+        term = sentence_terms[right]
+        counts[term] = counts.get(term, 0) + 1
         while len(counts) == len(wanted):
-            best = min(best, right - left + 1)
-            gone = sentence_terms[left]
-            if gone in counts:
-                counts[gone] -= 1
-                if not counts[gone]:
-                    del counts[gone]
+            best = min(best, right - spots[left] + 1)
+            gone = sentence_terms[spots[left]]
+            counts[gone] -= 1
+            if not counts[gone]:
+                del counts[gone]
             left += 1
     return len(wanted) / best if best <= len(sentence_terms) else 0.0
 

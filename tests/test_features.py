@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from retrieval.features import features, read_question
+from retrieval.features import feature_matrix, features, read_question
 from retrieval.parameters import ANSWER_KINDS, FEATURES
 from retrieval.tokenization import terms
 
@@ -48,6 +49,24 @@ def test_idf_bigrams_weigh_pairs_by_their_terms() -> None:
 
 
 @pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("The Broncos beat the Panthers.", 1.0),  # broncos beat panther: three in a window of three
+        ("The Broncos, it is said, beat the Panthers.", 3 / 4),  # "said" sits between them
+        ("Broncos fans and Broncos players saw the Panthers beat.", 3 / 5),  # from the closer "Broncos"
+        ("The Panthers lost.", 0.0),  # one term: nothing to be close to
+    ],
+)
+def test_proximity_is_the_matched_terms_over_the_shortest_window_holding_them(sentence: str, expected: float) -> None:
+    assert _values("Did the Broncos beat the Panthers?", sentence)["proximity"] == pytest.approx(expected)
+
+
+def test_novelty_is_the_share_of_the_sentence_terms_the_question_lacks() -> None:
+    assert _values("Did the Broncos win?", "The Broncos won the title.")["novelty"] == pytest.approx(1 / 2)
+    assert _values("Did the Broncos win?", "Broncos win.")["novelty"] == 0.0
+
+
+@pytest.mark.parametrize(
     ("question", "sentence", "kind"),
     [
         ("When did Denver win?", "Denver won in February 2016.", "date"),
@@ -64,3 +83,30 @@ def test_answer_type_is_also_split_by_the_kind_asked_for(question: str, sentence
 def test_context_features_are_left_for_the_answerer() -> None:
     values = _values("Who won the Super Bowl?", "Denver won the Super Bowl.")
     assert values["semantic"] == values["neighbour_coverage"] == values["in_article_rank_bm25"] == 0.0
+
+
+def test_the_matrix_of_many_candidates_holds_the_features_of_each() -> None:
+    question = read_question("When did the Denver Broncos win Super Bowl 50 in Santa Clara?")
+    weights = {term: 1.0 + len(term) / 10 for term in question.unique}
+    sentences = [
+        "The Denver Broncos won Super Bowl 50 in February 2016.",
+        "Nothing here.",
+        "Santa Clara, Denver and the Broncos: Denver won.",
+        "",
+    ]
+    found = [terms(sentence) for sentence in sentences]
+    bm25 = np.array([[1.0, 0.5, 0.2], [0.1, 0.0, 0.3], [0.4, 0.4, 1.0], [0.0, 0.0, 0.0]])
+    raw = bm25 * 7.3
+    positions, ranks = [0, 3, 1, 9], [0, 2, 1, 3]
+    matrix = feature_matrix(question, sentences, found, positions, bm25, weights, raw, ranks)
+    assert matrix.shape == (len(sentences), len(FEATURES))
+    for row, sentence in enumerate(sentences):
+        scores = (tuple(bm25[row].tolist()), tuple(raw[row].tolist()))
+        one = features(question, sentence, found[row], positions[row], scores[0], weights, scores[1], ranks[row])
+        assert matrix[row].tolist() == list(one.values())  # the same numbers, to the last bit
+
+
+def test_a_matrix_of_no_candidates_is_empty() -> None:
+    question = read_question("Who won?")
+    empty = np.zeros((0, 3))
+    assert feature_matrix(question, [], [], [], empty, {}, empty, []).shape == (0, len(FEATURES))

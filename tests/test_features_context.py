@@ -63,6 +63,32 @@ def test_semantic_context_reads_the_article_centroid_and_the_closer_neighbour(in
     assert values["neighbour_semantic"][0] == pytest.approx(1.0)  # "opened" before it points the question's way
 
 
+def test_neighbours_stop_at_the_article_edges(index: SentenceIndex) -> None:
+    texts = ("The bridge opened in 1932.", "It was designed by Anna Berg.", "Thousands walked across it that spring.")
+    opened, designed, walked = (_doc(index, text) for text in texts)
+    museum = _doc(index, "A new museum opened in 1990.")
+    vectors = np.zeros((len(index.body), 2), dtype=np.float32)
+    vectors[[opened, designed, walked]] = [[1, 0], [0.6, 0.8], [0, 1]]
+    saved, index.embeddings = index.embeddings, vectors
+    try:
+        docs = [walked, opened, museum, designed]
+        spans = read_articles(index, docs)
+        values = context_features(index, spans, docs, ("bridg",), {"bridg": 1.0}, np.array([1.0, 0.0], np.float32))
+    finally:
+        index.embeddings = saved
+    # The first and last sentences have one neighbour each; the museum's neighbour points nowhere.
+    assert values["neighbour_semantic"].tolist() == pytest.approx([0.6, 0.6, 0.0, 1.0])
+    assert values["article_semantic"][0] == values["article_semantic"][1] == values["article_semantic"][3]
+    assert values["article_semantic"][2] == 0.0
+
+
+def test_the_articles_terms_are_the_sentences_index_terms(index: SentenceIndex) -> None:
+    docs = [_doc(index, "It was designed by Anna Berg."), _doc(index, "The museum holds paintings.")]
+    for _ in range(2):  # read anew, then kept from the first read
+        spans = read_articles(index, docs)
+        assert spans.terms == {doc: tuple(index.sentence_terms[doc]) for doc in range(len(index.body))}
+
+
 def test_semantic_rank_and_ranks_within_each_article() -> None:
     cosines = np.array([0.2, 0.9, 0.5, 0.9])
     assert semantic_features(cosines)["semantic_rank"].tolist() == pytest.approx([1 / 4, 1, 1 / 3, 1 / 2])
