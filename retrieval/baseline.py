@@ -36,6 +36,19 @@ def word_tokens(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+def best_first(scores: np.ndarray, count: int) -> np.ndarray:
+    """The positions of the `count` highest scores, best first, ties in corpus order: the head of a stable
+    argsort of every score, without sorting them all (a question's words are in nearly every sentence)."""
+    if count <= 0:
+        return np.zeros(0, dtype=np.int64)
+    negated = -scores
+    if count >= len(scores):
+        return np.argsort(negated, kind="stable")
+    cutoff = np.partition(negated, count - 1)[count - 1]
+    chosen = np.flatnonzero(negated <= cutoff)  # the best `count` and every score tied with the last of them
+    return chosen[np.argsort(negated[chosen], kind="stable")][:count]
+
+
 @dataclass(frozen=True)
 class _Posting:
     ids: np.ndarray  # sentences holding the term
@@ -82,8 +95,7 @@ class BaselineAnswerer:
     def answer(self, question: str, top_k: int = 3) -> Answer:
         """The `top_k` best-scoring sentences with a positive score, ties by corpus order."""
         scores = self.scores(question)
-        order = np.argsort(-scores, kind="stable")[: max(top_k, 0)]
-        quotes = tuple(self._quote(int(i), float(scores[i])) for i in order if scores[i] > 0)
+        quotes = tuple(self._quote(int(i), float(scores[i])) for i in best_first(scores, top_k) if scores[i] > 0)
         return Answer(question, quotes, abstained=False, terms=tuple(word_tokens(question)))
 
     def _quote(self, number: int, score: float) -> Quote:

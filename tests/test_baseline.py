@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 
-from retrieval.baseline import BaselineAnswerer, naive_sentences, word_tokens
+from retrieval.baseline import BaselineAnswerer, best_first, naive_sentences, word_tokens
 from retrieval.corpus import load_corpus
 from retrieval.models import Article
 
@@ -104,3 +104,9 @@ def test_unknown_words_empty_corpus_and_zero_top_k() -> None:
     assert len(empty) == 0 and empty.answer("drones", top_k=3).quotes == ()
     blank = BaselineAnswerer([Article("b", "b", "... !!!")])
     assert blank.answer("drones", top_k=3).quotes == ()
+
+
+@pytest.mark.parametrize("count", [0, 1, 3, 7, 50, 60])
+def test_best_first_is_the_head_of_a_stable_argsort(count: int) -> None:
+    scores = np.random.default_rng(count).integers(0, 6, 50).astype(float)  # many ties
+    assert best_first(scores, count).tolist() == np.argsort(-scores, kind="stable")[:count].tolist()
