@@ -99,13 +99,8 @@ def read_question(text: str) -> Question:
 
 def char_grams(surface: Sequence[str]) -> frozenset[str]:
     """Character 4-grams of the content words, with word boundaries marked."""
-    grams: set[str] = set()
-    for word in surface:
-        if word in STOPWORDS:
-            continue
-        padded = f" {word} "
-        grams.update(padded[i : i + 4] for i in range(max(1, len(padded) - 3)))
-    return frozenset(grams)
+    padded = [f" {word} " for word in surface if word not in STOPWORDS]
+    return frozenset(word[i : i + 4] for word in padded for i in range(max(1, len(word) - 3)))
 
 
 def idf(doc_freq: Mapping[str, int], total: int, term: str) -> float:
@@ -312,9 +307,11 @@ def _proximity(matched: Sequence[str], wording: _Wording) -> float:
 
 def _answer_type(question: Question, text: str) -> float:
     """1 when the sentence holds the kind of thing asked for (a date for "when"), beyond the question's words."""
-    if question.expects is None:
-        return 0.0
-    return float(any(not cue <= question.surface for cue in _cue_words(question.expects, text)))
+    if question.expects is not None:
+        for cue in _cue_words(question.expects, text):
+            if not cue <= question.surface:
+                return 1.0
+    return 0.0
 
 
 @lru_cache(maxsize=32_768)
