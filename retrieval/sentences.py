@@ -72,9 +72,21 @@ class _Token(PunktToken):
         self.ellipsis = ellipsis
 
 
+class _Splitter(PunktSentenceTokenizer):
+    """Punkt's sentence splitting, answering at once for a text where nothing could end a sentence."""
+
+    def span_tokenize(self, text: str, realign_boundaries: bool = True) -> Iterator[tuple[int, int]]:
+        """Punkt's spans; without a possible sentence break (most news paragraphs hold one sentence), the
+        text up to its trailing white space, as Punkt's own steps would find."""
+        if realign_boundaries and self._lang_vars.period_context_re().search(text) is None:
+            end = len(text.rstrip())
+            return iter([(0, end)] if end else [])
+        return super().span_tokenize(text, realign_boundaries)
+
+
 def sentence_tokenizer(params: PunktParameters) -> PunktSentenceTokenizer:
     """Punkt splitting with `params` (make one to split many texts: it compiles Punkt's patterns)."""
-    return PunktSentenceTokenizer(params, lang_vars=_English(), token_cls=_Token)
+    return _Splitter(params, lang_vars=_English(), token_cls=_Token)
 
 
 def train_punkt(texts: Iterable[str]) -> PunktParameters:
