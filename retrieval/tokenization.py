@@ -7,6 +7,7 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 
 from nltk.stem.snowball import EnglishStemmer
 
@@ -49,9 +50,11 @@ _TRANSLATE = str.maketrans(
     }
 )
 
-# A number with thousands separators or decimals ("1,000", "2.5"), or a word with inner hyphens or
-# apostrophes ("Shahed-136", "Iran's"). \w covers every script, so non-Latin questions still get tokens.
-_WORD = re.compile(r"(?:[^\W\d_]\.){2,}|\d+(?:[.,]\d+)+|[^\W_]+(?:['-][^\W_]+)*")
+# A dotted acronym ("u.s."), a number with thousands separators or decimals ("1,000", "2.5"), or a word with
+# inner hyphens or apostrophes ("Shahed-136", "Iran's"). \w covers every script, so non-Latin questions still get
+# tokens. That is (?:[^\W\d_]\.){2,}|\d+(?:[.,]\d+)+|[^\W_]+(?:['-][^\W_]+)* with the first character of a match
+# taken out in front (a lookbehind tells letter from digit): the regex engine then skips quickly to where one starts.
+_WORD = re.compile(r"[^\W_](?:(?<=[^\W\d_])\.(?:[^\W\d_]\.)+|(?<=\d)\d*(?:[.,]\d+)+|[^\W_]*(?:['-][^\W_]+)*)")
 # Upper-case acronyms that fold into a stopword ("US" -> "us") stay terms when written in capitals.
 _KEEP_UPPER = frozenset({"us", "it", "who"})
 _UPPER_KEPT = re.compile("|".join(word.upper() for word in sorted(_KEEP_UPPER)))
@@ -132,12 +135,21 @@ def terms(text: str) -> list[str]:
     if not _KEEP_UPPER.isdisjoint(found) and not (text.isascii() and not _UPPER_KEPT.search(text)):
         return [token.term for token in tokens(text)]
     # The same as tokens() without the spans: indexing a million sentences spends most of its time here.
-    return [term for word in found for term in _word_terms(word)]
+    return list(chain.from_iterable(map(_WORD_TERMS.__getitem__, found)))
 
 
-@lru_cache(maxsize=500_000)
-def _word_terms(word: str) -> tuple[str, ...]:
-    return tuple(_terms(word))
+class _TermsOfWords(dict[str, tuple[str, ...]]):
+    """Surface word -> its index terms, each worked out once; emptied when full to bound its memory."""
+
+    def __missing__(self, word: str) -> tuple[str, ...]:
+        if len(self) >= _REMEMBERED_WORDS:
+            self.clear()
+        found = self[word] = tuple(_terms(word))
+        return found
+
+
+_REMEMBERED_WORDS = 500_000
+_WORD_TERMS = _TermsOfWords()  # read through dict lookups in C: a cache decorator costs as much as the rest
 
 
 def words(text: str) -> list[str]:
