@@ -46,7 +46,8 @@ _LONG_TAILS = frozenset(
     ]
 )
 _SHORT_TAILS = frozenset(["at", "in", "on", "of", "to", "and", "for", "was", "is", "has", "had", "who"])
-_CAPITALISED = re.compile(r"\b[A-Z][a-z]{2,}\b")
+# \b[A-Z][a-z]{2,}\b, written like _GLUED to start with [A-Z] (twice as fast over a whole corpus).
+_CAPITALISED = re.compile(r"[A-Z](?<!\w[A-Z])[a-z]{2,}\b")
 
 
 @dataclass(frozen=True)

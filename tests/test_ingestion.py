@@ -79,6 +79,18 @@ def test_glue_dependencies(text: str, expected: set[str]) -> None:
     assert glue_dependencies(text) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Abc met Xy in Kyiv, Ukraine.", {"Abc", "Kyiv", "Ukraine"}),
+        ("aBcd xAbc _Abcd 9Abcd ÀAbcd", set()),  # inside a word: not a capitalised word
+        ("(Reuters) -Putin, «Biden» O'Neill USA Usaid", {"Reuters", "Putin", "Biden", "Neill", "Usaid"}),
+    ],
+)
+def test_capitalised_words(text: str, expected: set[str]) -> None:
+    assert capitalised_words(text) == expected
+
+
 def test_lexicon_repairs_like_unglue() -> None:
     lexicon = Lexicon(LEXICON)
     for text in ["Jens Stoltenbergsaid this", "Anna Olafssonat NATO", "Washington and Boston", "Kyivthen"]:
