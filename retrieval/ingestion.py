@@ -17,9 +17,9 @@ import numpy as np
 from nltk.tokenize.punkt import PunktParameters
 
 from retrieval.cleaning import Lexicon, capitalised_words, glue_dependencies
-from retrieval.models import Article, Sentence, SentenceKind
+from retrieval.models import Article, SentenceKind
 from retrieval.records import BODY, KINDS, Records
-from retrieval.sentences import sentence_tokenizer, split_sentences
+from retrieval.sentences import Span, sentence_spans, sentence_tokenizer
 from retrieval.term_arrays import TermArrays
 from retrieval.tokenization import terms
 
@@ -66,20 +66,21 @@ class Reader:
         whole_terms: list[str] = []
         head_ids: list[int] = []
         for article in articles:
-            sentences = split_sentences(article, 0, tokenizer, self.max_chars, 0, self.clean)
-            found = [terms(view(sentence.text)) for sentence in sentences]
-            for sentence, sentence_terms in zip(sentences, found, strict=True):
-                kind = KINDS.index(sentence.kind)
-                rows.append((sentence.start, sentence.end, sentence.position, kind, sentence.paragraph))
-                if kind == BODY:
+            text = article.text
+            spans = sentence_spans(text, tokenizer, self.max_chars, self.clean)
+            found = [terms(view(text[start:end])) for start, end, _, _ in spans]
+            for position, ((start, end, paragraph, kind), sentence_terms) in enumerate(zip(spans, found, strict=True)):
+                kind_number = KINDS.index(kind)
+                rows.append((start, end, position, kind_number, paragraph))
+                if kind_number == BODY:
                     body_terms.extend(sentence_terms)
                     body_lengths.append(len(sentence_terms))
-            whole = article_terms(article, sentences, found, view)
+            whole = article_terms(article, spans, found, view)
             whole_terms.extend(whole)
             article_lengths.append(len(whole))
-            sentence_counts.append(len(sentences))
-            paragraph_counts.append(_paragraphs(sentences))
-            dependencies = glue_dependencies(f"{article.title or ''}\n{article.text}") if lexicon is not None else ()
+            sentence_counts.append(len(spans))
+            paragraph_counts.append(_paragraphs(spans))
+            dependencies = glue_dependencies(f"{article.title or ''}\n{text}") if lexicon is not None else ()
             head_ids.extend(heads.setdefault(word, len(heads)) for word in sorted(dependencies))
             head_counts.append(len(dependencies))
         # Terms numbered in order of first appearance, sentences first (dict and map run in C).
@@ -107,7 +108,7 @@ class Reader:
 
 
 def article_terms(
-    article: Article, sentences: Sequence[Sentence], found: Sequence[Sequence[str]], view: Callable[[str], str]
+    article: Article, spans: Sequence[Span], found: Sequence[Sequence[str]], view: Callable[[str], str]
 ) -> list[str]:
     """terms(view(title + "\\n" + text)): the article engine's document, from the sentences' terms when it can.
 
@@ -116,14 +117,14 @@ def article_terms(
     text = article.text
     whole = terms(view(article.title or ""))
     done = 0
-    for sentence, sentence_terms in zip(sentences, found, strict=True):
-        if not (_white_cut(text, sentence.start) and _white_cut(text, sentence.end)):
+    for (start, end, _, _), sentence_terms in zip(spans, found, strict=True):
+        if not (_white_cut(text, start) and _white_cut(text, end)):
             return terms(view(f"{article.title or ''}\n{text}"))
-        gap = text[done : sentence.start]
+        gap = text[done:start]
         if gap and not gap.isspace():
             whole.extend(terms(view(gap)))
         whole.extend(sentence_terms)
-        done = sentence.end
+        done = end
     gap = text[done:]
     if gap and not gap.isspace():
         whole.extend(terms(view(gap)))
@@ -138,9 +139,9 @@ def _white_cut(text: str, at: int) -> bool:
     return at in (0, len(text)) or text[at - 1].isspace() or text[at].isspace()
 
 
-def _paragraphs(sentences: Sequence[Sentence]) -> int:
+def _paragraphs(spans: Sequence[Span]) -> int:
     """Body paragraphs of an article split from paragraph 0 (its trailing headings carry the next number)."""
-    body = [sentence.paragraph for sentence in sentences if sentence.kind is SentenceKind.BODY]
+    body = [paragraph for _, _, paragraph, kind in spans if kind is SentenceKind.BODY]
     return max(body) + 1 if body else 0
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import replace
 from typing import Any
 
 from nltk.tokenize.punkt import PunktLanguageVars, PunktParameters, PunktSentenceTokenizer, PunktToken, PunktTrainer
@@ -118,6 +117,9 @@ def training_digest(texts: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
+Span = tuple[int, int, int, SentenceKind]  # a sentence's start, end, paragraph (counted from 0) and kind
+
+
 def split_sentences(
     article: Article,
     article_index: int,
@@ -132,26 +134,24 @@ def split_sentences(
     tokenizer rather than parameters to split many articles: making one compiles Punkt's regular expressions."""
     punkt = params if isinstance(params, PunktSentenceTokenizer) else sentence_tokenizer(params)
     text = article.text
-    found: list[Sentence] = []
-    paragraph = first_paragraph
-    for number, found_block in enumerate(blocks(text)):
-        block = found_block if clean else replace(found_block, kind=SentenceKind.BODY)
+    return [
+        Sentence(article_index, start, end, text[start:end], first_paragraph + paragraph, position, kind)
+        for position, (start, end, paragraph, kind) in enumerate(sentence_spans(text, punkt, max_chars, clean))
+    ]
+
+
+def sentence_spans(text: str, punkt: PunktSentenceTokenizer, max_chars: int, clean: bool = True) -> list[Span]:
+    """split_sentences as plain tuples, for indexing (a Sentence costs more to make than to find, a million times)."""
+    found: list[Span] = []
+    paragraph = 0
+    for number, block in enumerate(blocks(text)):
+        kind = block.kind if clean else SentenceKind.BODY
         start = block.start + (drop_cap_length(text, block.start) if number == 0 and clean else 0)
         spans = _merge(text, [(start + s, start + e) for s, e in punkt.span_tokenize(text[start : block.end])])
         for span_start, span_end in spans:
             for piece_start, piece_end in _clauses(text, span_start, span_end, max_chars):
-                found.append(
-                    Sentence(
-                        article=article_index,
-                        start=piece_start,
-                        end=piece_end,
-                        text=text[piece_start:piece_end],
-                        paragraph=paragraph,
-                        position=len(found),
-                        kind=block.kind,
-                    )
-                )
-        if block.kind is SentenceKind.BODY:
+                found.append((piece_start, piece_end, paragraph, kind))
+        if kind is SentenceKind.BODY:
             paragraph += 1
     return found
 

@@ -17,7 +17,7 @@ from retrieval.indexing import build_index
 from retrieval.ingestion import Reader, article_terms, batches
 from retrieval.models import Article
 from retrieval.parameters import IndexParameters
-from retrieval.sentences import split_sentences, train_punkt
+from retrieval.sentences import sentence_spans, sentence_tokenizer, split_sentences, train_punkt
 from retrieval.tokenization import terms
 from tests.conftest import SEEDS, SHARED
 
@@ -44,10 +44,10 @@ def _whole(article: Article, lexicon: frozenset[str] | None) -> list[str]:
 @pytest.mark.parametrize("article", [*SEED_ARTICLES, *TRICKY], ids=lambda a: a.id)
 def test_article_terms_equal_the_whole_text_tokenized(article: Article, clean: bool) -> None:
     lexicon = LEXICON if clean else None
-    sentences = split_sentences(article, 0, PUNKT, 400, 0, clean)
+    spans = sentence_spans(article.text, sentence_tokenizer(PUNKT), 400, clean)
     view = Lexicon(LEXICON).unglue if clean else str
-    found = [terms(view(sentence.text)) for sentence in sentences]
-    assert article_terms(article, sentences, found, view) == _whole(article, lexicon)
+    found = [terms(view(article.text[start:end])) for start, end, _, _ in spans]
+    assert article_terms(article, spans, found, view) == _whole(article, lexicon)
 
 
 @pytest.mark.shared
@@ -59,11 +59,11 @@ def test_article_terms_on_real_news() -> None:
         records = [json.loads(line) for line in itertools.islice(handle, 300)]
     articles = [Article(r["id"], r["id"], r["text"], title=r.get("title")) for r in records]
     lexicon = frozenset(set().union(*(capitalised_words(a.text) for a in articles)))
-    punkt = train_punkt(a.text for a in articles)
+    punkt = sentence_tokenizer(train_punkt(a.text for a in articles))
     for article in articles:
-        sentences = split_sentences(article, 0, punkt, 400, 0)
-        found = [terms(unglue(sentence.text, lexicon)) for sentence in sentences]
-        assert article_terms(article, sentences, found, Lexicon(lexicon).unglue) == _whole(article, lexicon)
+        spans = sentence_spans(article.text, punkt, 400)
+        found = [terms(unglue(article.text[start:end], lexicon)) for start, end, _, _ in spans]
+        assert article_terms(article, spans, found, Lexicon(lexicon).unglue) == _whole(article, lexicon)
 
 
 @pytest.mark.parametrize(
