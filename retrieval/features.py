@@ -181,6 +181,7 @@ def feature_matrix(
     return matrix
 
 
+# Asked once per candidate of the same question.
 @lru_cache(maxsize=1024)
 def _pairs(question_terms: tuple[str, ...]) -> frozenset[tuple[str, str]]:
     return frozenset(pairwise(question_terms))
