@@ -13,7 +13,7 @@ import numpy as np
 
 from retrieval.abstention import AbstentionModel, evidence
 from retrieval.context import context_features, read_articles, semantic_features, within_article
-from retrieval.features import Question, features, idf, read_question
+from retrieval.features import Question, feature_matrix, idf, read_question
 from retrieval.index import COLUMNS, SentenceIndex
 from retrieval.models import Answer, Confidence, Quote, SentenceKind, Source
 from retrieval.parameters import EMBEDDING_FEATURES, FEATURES, WITHIN_ARTICLE, RankingParameters
@@ -171,17 +171,23 @@ class Answerer:
         bm25_rank = {doc: rank for rank, doc in enumerate(by_score)}
         spans = read_articles(index, docs)  # each candidate article's terms, read once
         texts = {article: index.article_text(article) for article in articles}
-        rows: list[list[float]] = []
-        sentence_terms: list[frozenset[str]] = []
-        for row, (doc, paragraph, article) in enumerate(zip(docs, paragraph_of, article_of, strict=True)):
-            text = texts[article][column["start"][row] : column["end"][row]]
-            found = spans.terms[doc]
-            scaled = (hits[doc] / top[0], paragraphs[paragraph] / top[1], article_scores[article] / top[2])
-            raw = (hits[doc], paragraphs[paragraph], article_scores[article])
-            values = features(question, text, found, column["position"][row], scaled, term_weights, raw, bm25_rank[doc])
-            rows.append([values[name] for name in FEATURES])
-            sentence_terms.append(frozenset(found))
-        matrix = np.array(rows, dtype=float).reshape(len(rows), len(FEATURES))
+        found = [spans.terms[doc] for doc in docs]
+        sentence_texts = [
+            texts[article][start:end]
+            for article, start, end in zip(article_of, column["start"], column["end"], strict=True)
+        ]
+        raw = np.array(
+            [
+                (hits[doc], paragraphs[p], article_scores[a])
+                for doc, p, a in zip(docs, paragraph_of, article_of, strict=True)
+            ],
+            dtype=float,
+        ).reshape(len(docs), 3)
+        ranks = [bm25_rank[doc] for doc in docs]
+        matrix = feature_matrix(
+            question, sentence_texts, found, column["position"], raw / top, term_weights, raw, ranks
+        )
+        sentence_terms = [frozenset(terms) for terms in found]
         question_vector = None
         if self.scorer is not None and index.embeddings is not None and docs:
             question_vector = self.scorer.embed([question.text])[0]
