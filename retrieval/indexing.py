@@ -93,7 +93,9 @@ def _learn(articles: Sequence[Article], pool: Pool | None) -> tuple[PunktParamet
     if pool is not None:
         counting = pool.map_async(capitalised_counts, list(batches(articles)))
         punkt = train_punkt(article.text for article in articles)
-        lexicon: Counter[str] = sum(counting.get(), Counter())
+        lexicon: Counter[str] = Counter()
+        for counts in counting.get():  # sum() would copy the growing total once per batch
+            lexicon.update(counts)
     else:
         punkt = train_punkt(article.text for article in articles)
         lexicon = capitalised_counts(articles)
