@@ -35,6 +35,27 @@ class CaseSet:
     questions: int  # answerable questions, the denominator of every metric
 
 
+def split_cases(cases: CaseSet, count: int) -> list[CaseSet]:
+    """The questions of `cases` dealt round-robin into `count` folds; those without candidates are dealt too, so
+    every fold keeps its share of misses."""
+    ends = np.append(cases.starts[1:], len(cases.features)).astype(np.int64)
+    missing = cases.questions - len(cases.starts)
+    parts = []
+    for fold in range(count):
+        chosen = np.arange(fold, len(cases.starts), count)
+        lengths = ends[chosen] - cases.starts[chosen]
+        rows = np.concatenate([np.arange(cases.starts[i], ends[i]) for i in chosen] or [np.zeros(0, np.int64)])
+        parts.append(
+            CaseSet(
+                features=cases.features[rows],
+                relevant=cases.relevant[rows],
+                starts=np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64),
+                questions=len(chosen) + missing // count + int(fold < missing % count),
+            )
+        )
+    return parts
+
+
 @dataclass(frozen=True)
 class SweepRow:
     """One point of a parameter sweep and what it scored."""

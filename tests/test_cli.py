@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,17 @@ def test_telegram_without_token_is_one_clear_line(tmp_path: Path) -> None:
     result = verbatim("telegram", index=tmp_path)
     assert result.returncode != 0
     assert "TELEGRAM_BOT_TOKEN" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_tune_abstention_only_keeps_the_ranking_and_refits_abstention(tmp_path: Path) -> None:
+    missing = tmp_path / "no-squad.json"  # the seeds alone: quick
+    result = verbatim("tune", "--abstention-only", "--dry-run", "--squad", str(missing), index=tmp_path / "index")
+    assert result.returncode == 0, result.stderr
+    assert "kept: k1=0.3 b=0.9 and the ranking weights in use" in result.stdout
+    assert "BM25 sweep" not in result.stdout and "Ranking weights" not in result.stdout  # no sweep, no fit
+    shipped = tomllib.loads((ROOT / "config" / "tuned.toml").read_text(encoding="utf-8"))
+    printed = tomllib.loads(result.stdout[result.stdout.index("# Written by `verbatim tune`") :])
+    assert printed["ranking"]["weights"] == shipped["ranking"]["weights"]
+    assert printed["ranking"]["lexical_weights"] == shipped["ranking"]["lexical_weights"]
+    assert set(printed["ranking"]["abstention"]) == set(shipped["ranking"]["abstention"])  # a model, refitted
+    assert 0 < printed["ranking"]["abstain_threshold"] < 1
