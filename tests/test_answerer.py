@@ -91,7 +91,7 @@ def test_headings_captions_and_boilerplate_are_never_quoted(answerer: Answerer) 
             assert not quote.text.startswith("Drones to Russia, EU ok")
 
 
-@pytest.mark.parametrize("question", ["What is the capital of Australia?", "Where will the next NATO summit be held?"])
+@pytest.mark.parametrize("question", ["What is the capital of Australia?", "What is the weather in Brussels tomorrow?"])
 def test_off_topic_questions_abstain(answerer: Answerer, question: str) -> None:
     answer = answerer.answer(question)
     assert answer.abstained and answer.quotes == () and answer.reason == NOT_FOUND
