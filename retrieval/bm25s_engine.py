@@ -94,7 +94,8 @@ class BM25sEngine:
         every document costs more than the sums at a million documents."""
         if self._model is None or k <= 0:
             return []
-        data, indices, indptr = (self._model.scores[key] for key in ("data", "indices", "indptr"))
+        # Plain views of the memory maps: slicing a np.memmap makes a memmap each time, which costs more than the read.
+        data, indices, indptr = (np.asarray(self._model.scores[key]) for key in ("data", "indices", "indptr"))
         # Repeated query terms count again, as in rank-bm25.
         spans = [(int(indptr[t]), int(indptr[t + 1])) for t in (self._vocab[w] for w in query if w in self._vocab)]
         spans = [(start, end) for start, end in spans if end > start]
@@ -105,9 +106,9 @@ class BM25sEngine:
         try:
             for start, end in spans:
                 np.add.at(buffer, indices[start:end], data[start:end])  # one pass; numpy 2 makes it the fastest
-            values = buffer[slots]
+            values = np.take(buffer, slots)
         finally:
-            buffer[slots] = 0.0  # also when interrupted: a dirty buffer would corrupt every later question
+            np.put(buffer, slots, 0.0)  # also when interrupted: a dirty buffer would corrupt every later question
         # A document fills at most one slot per term, so the best k * terms slots hold the best k documents
         # and every tie of the k-th.
         room = k * len(spans)
