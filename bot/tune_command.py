@@ -83,10 +83,9 @@ def run_tune(args: argparse.Namespace, settings: Settings) -> int:
             return open_answerer(Path("squad"), work, params, ranking, articles=squad.articles)
         return open_answerer(args.corpus, work, params, ranking)
 
-    base = dataclasses.replace(settings.index, engine="rank-bm25", semantic=False)  # the sweep is lexical
     ranking = settings.ranking
     if args.abstention_only:
-        chosen = dataclasses.replace(base, semantic=True)
+        chosen = dataclasses.replace(settings.index, engine="rank-bm25", semantic=True)
         weights, lexical = dict(ranking.weights), dict(ranking.lexical_weights)
         print(f"kept: k1={chosen.k1} b={chosen.b} and the ranking weights in use")
     else:

@@ -49,7 +49,7 @@ def split_cases(cases: CaseSet, count: int) -> list[CaseSet]:
             CaseSet(
                 features=cases.features[rows],
                 relevant=cases.relevant[rows],
-                starts=np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64),
+                starts=(np.cumsum(lengths) - lengths).astype(np.int64),  # none for a fold without candidates
                 questions=len(chosen) + missing // count + int(fold < missing % count),
             )
         )
@@ -249,7 +249,9 @@ def joint_threshold(groups: Sequence[tuple[Sequence[float], int]], unanswerable:
         return round(float(everything[0]) / 2, 4)  # nothing to gain: stay below every answerable question
     # Midway between the last unanswerable question caught and the next answerable one, which is kept.
     highest = max(caught)
-    return round((highest + float(everything[everything > highest][0])) / 2, 4)
+    kept = float(everything[everything > highest][0])
+    rounded = round((highest + kept) / 2, 4)
+    return rounded if highest < rounded <= kept else (highest + kept) / 2  # rounding must not drop `kept`
 
 
 @dataclass(frozen=True)

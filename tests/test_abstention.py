@@ -145,6 +145,12 @@ def test_threshold_keeps_wrong_abstentions_within_five_percent(
     assert sum(a < threshold for a in answerable) + spent <= max(spent, int(0.05 * total))
 
 
+def test_a_rounded_threshold_never_drops_the_answerable_question_it_keeps() -> None:
+    # Midway between 0.02505 (caught) and 0.02506 (kept) rounds to 0.0251, which would drop the kept one: unrounded.
+    threshold = joint_threshold([([0.02506] + [0.9] * 19, 0)], [0.02505])
+    assert 0.02505 < threshold <= 0.02506
+
+
 def test_joint_threshold_lets_the_strictest_group_cap_it_not_veto_it() -> None:
     # A group with nothing to catch of its own (its unanswerable question scores 0.95) must not stop another from
     # catching its unanswerable questions: it only caps the threshold where its own wrong abstentions hit 5 %.

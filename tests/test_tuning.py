@@ -78,3 +78,11 @@ def test_split_cases_deals_questions_and_their_misses_into_folds() -> None:
     weights = np.eye(len(FEATURES))[0]
     hits = quality(first, weights)[0] * first.questions + quality(second, weights)[0] * second.questions
     assert hits == pytest.approx(quality(cases, weights)[0] * cases.questions)  # no question lost or doubled
+
+
+def test_split_cases_leaves_a_fold_without_candidates_empty_and_scorable() -> None:
+    cases = CaseSet(np.zeros((2, len(FEATURES))), np.array([True, False]), np.array([0]), questions=2)
+    folds = split_cases(cases, 4)
+    assert [len(fold.starts) for fold in folds] == [1, 0, 0, 0]
+    assert [fold.questions for fold in folds] == [2, 0, 0, 0]  # the one without candidates goes to the first
+    assert quality(folds[1], np.zeros(len(FEATURES))) == (0.0, 0.0)
