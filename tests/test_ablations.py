@@ -7,7 +7,7 @@ from bot.settings import Settings
 from retrieval.answerer import Answerer
 from tests.conftest import SEEDS
 
-# The idf-coverage floor alone abstains on it (README, "Choosing parameters"); the model's threshold on others.
+# The shipped abstention model abstains on it (its evidence is above the idf-coverage floor).
 NEAR_TOPIC = "What is the weather in Brussels tomorrow?"  # shares "Brussels" with the articles
 
 
