@@ -24,6 +24,9 @@ _FORMAT = 2  # 2: Lucene idf, like RankBM25Engine since it moved from Okapi's id
 _IDF = "lucene"  # log(1 + (N - df + 0.5) / (df + 0.5)), never zero: see LuceneIdfBM25
 # bm25s' own file names inside the engine directory (its `save` defaults).
 _ARRAYS = ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy")
+# `search` clears its buffer with one write of every document once its postings exceed 1/32 of the documents:
+# at a million, scattered zeroing of more than ~30k postings costs more than the 8 MB write (measured).
+_FILL_SHARE = 32
 
 
 class BM25sEngine:
@@ -39,6 +42,7 @@ class BM25sEngine:
         self._vocab: dict[str, int] = model.vocab_dict if model is not None else {}
         self._stored = stored  # (data, indices) read on demand by `score`, instead of the memory-mapped arrays
         self._local = threading.local()  # a score buffer per thread: the bot answers in several at once
+        self._best: dict[int, float] = {}  # term id -> its highest weight, for `search`
 
     @classmethod
     def build(cls, documents: Sequence[Sequence[str]], k1: float, b: float) -> BM25sEngine:
@@ -97,21 +101,23 @@ class BM25sEngine:
         # Plain views of the memory maps: slicing a np.memmap makes a memmap each time, which costs more than the read.
         data, indices, indptr = (np.asarray(self._model.scores[key]) for key in ("data", "indices", "indptr"))
         # Repeated query terms count again, as in rank-bm25.
-        spans = [(int(indptr[t]), int(indptr[t + 1])) for t in (self._vocab[w] for w in query if w in self._vocab)]
-        spans = [(start, end) for start, end in spans if end > start]
-        if not spans:
+        terms = [t for t in (self._vocab[w] for w in query if w in self._vocab) if indptr[t + 1] > indptr[t]]
+        if not terms:
             return []
+        postings = {t: indices[indptr[t] : indptr[t + 1]] for t in terms}
         buffer = self._buffer()
-        slots = np.concatenate([indices[start:end] for start, end in spans])  # a document once per term
         try:
-            for start, end in spans:
-                np.add.at(buffer, indices[start:end], data[start:end])  # one pass; numpy 2 makes it the fastest
-            values = np.take(buffer, slots)
-        finally:
-            np.put(buffer, slots, 0.0)  # also when interrupted: a dirty buffer would corrupt every later question
-        # A document fills at most one slot per term, so the best k * terms slots hold the best k documents
-        # and every tie of the k-th.
-        room = k * len(spans)
+            for t in terms:
+                np.add.at(buffer, postings[t], data[indptr[t] : indptr[t + 1]])  # numpy 2 makes it the fastest
+            slots, values, room = self._read_back(terms, postings, buffer, k)
+        finally:  # also when interrupted: a dirty buffer would corrupt every later question
+            if sum(len(held) for held in postings.values()) > self._size // _FILL_SHARE:
+                buffer.fill(0.0)  # one sequential write beats scattered ones once the postings are many
+            else:
+                for held in postings.values():
+                    np.put(buffer, held, 0.0)
+        # A document fills at most one slot per term read back, so the best `room` slots hold the best k
+        # documents and every tie of the k-th.
         if len(values) > room:
             kth = np.partition(values, len(values) - room)[len(values) - room]
             keep = values >= kth
@@ -122,6 +128,39 @@ class BM25sEngine:
         found, values = found[positive], values[positive]
         order = np.lexsort((found, -values))[:k]
         return [(int(doc), float(score)) for doc, score in zip(found[order], values[order], strict=True)]
+
+    def _read_back(
+        self, terms: list[int], postings: dict[int, np.ndarray], buffer: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """The summed scores at the postings that can hold one of the k best documents: (slots, values, the
+        number of best slots sure to hold the k best documents).
+
+        The most common term's postings are mostly documents holding nothing else, and such a document scores
+        at most that term's best weight (once per repeat). When the other terms' slots already show k
+        documents scoring more, none of those can be among the k best and its postings are not read back."""
+        common = max(terms, key=lambda t: len(postings[t]))
+        others = [t for t in terms if t != common]
+        room = k * len(others)
+        if others and sum(len(postings[t]) for t in others) >= room:
+            slots = np.concatenate([postings[t] for t in others])
+            values = np.take(buffer, slots)
+            # At least k documents score this much or more: each fills at most one slot per term.
+            floor = np.partition(values, len(values) - room)[len(values) - room]
+            bound = 0.0
+            for _ in range(terms.count(common)):
+                bound += self._best_weight(common)  # added like a document's weights, so rounding cannot exceed it
+            if bound < floor:
+                return slots, values, room
+        slots = np.concatenate([postings[t] for t in terms])
+        return slots, np.take(buffer, slots), k * len(terms)
+
+    def _best_weight(self, term: int) -> float:
+        """The highest weight among the term's postings, kept once read."""
+        best = self._best.get(term)
+        if best is None:
+            data, indptr = (np.asarray(self._model.scores[key]) for key in ("data", "indptr"))  # type: ignore[union-attr]
+            best = self._best[term] = float(data[indptr[term] : indptr[term + 1]].max())
+        return best
 
     def _buffer(self) -> np.ndarray:
         """This thread's score buffer, all zeros between questions."""

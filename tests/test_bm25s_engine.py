@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
+from typing import Any
 
 import bm25s
 import numpy as np
@@ -244,3 +245,41 @@ def test_search_from_many_threads_equals_search_from_one() -> None:
     assert full is not None
     best = sorted(range(len(full)), key=lambda d: (-full[d], d))[:10]
     assert [doc for doc, _ in alone[0]] == best and [s for _, s in alone[0]] == full[best].tolist()
+
+
+def _best_by_full_scores(engine: BM25sEngine, query: list[str], k: int) -> list[tuple[int, float]]:
+    """The k best documents from bm25s' scores of every document, ties by lower id: what `search` must return."""
+    full = engine._scores(query)
+    if full is None:
+        return []
+    ranked = sorted((doc for doc in range(len(full)) if full[doc] > 0), key=lambda doc: (-full[doc], doc))
+    return [(doc, float(full[doc])) for doc in ranked[:k]]
+
+
+def test_search_equals_the_full_scores_with_and_without_skipping_the_common_term() -> None:
+    # A Zipf-like vocabulary: "common" in most documents, a few mid-frequency words, many rare ones. `search`
+    # skips reading back the common term's postings when the others prove it cannot reach the k best; both
+    # ways must give bm25s' exact top k, and the buffer must be all zeros afterwards (both ways of clearing it).
+    rng = np.random.default_rng(7)
+    words = [f"w{i}" for i in range(400)]
+    weights = 1.0 / np.arange(1, len(words) + 1)
+    docs = []
+    for _ in range(5000):
+        doc = list(rng.choice(words, size=int(rng.integers(3, 12)), p=weights / weights.sum()))
+        docs.append((["common"] if rng.random() < 0.8 else []) + doc)
+    engine = BM25sEngine.build(docs, 0.9, 0.4)
+    queries = [["common", *rng.choice(words, size=int(rng.integers(1, 5))).tolist()] for _ in range(150)]
+    queries += [["common", "common", "w300"], ["w1", "common", "w0"], ["common"], ["w399", "w398"]]
+    read_back, skipped = engine._read_back, []
+
+    def spy(terms_: list[int], postings: dict[int, np.ndarray], buffer: np.ndarray, k: int) -> Any:
+        found = read_back(terms_, postings, buffer, k)
+        skipped.append(len(found[0]) < sum(len(held) for held in postings.values()))
+        return found
+
+    engine._read_back = spy  # type: ignore[method-assign,assignment]
+    for query in queries:
+        for k in (1, 10, 100):
+            assert engine.search(query, k) == _best_by_full_scores(engine, query, k), (query, k)
+            assert not engine._buffer().any()
+    assert 100 < sum(skipped) < len(skipped)  # both paths ran
