@@ -68,12 +68,13 @@ def context_features(
         return values
     total = sum(weights.get(term, 0.0) for term in question_terms) or 1.0
     wanted = frozenset(question_terms)
-    matched = {doc: wanted.intersection(found) for doc, found in spans.terms.items()}
     coverage = values["neighbour_coverage"]
     for row, (doc, start, end) in enumerate(zip(docs, spans.first.tolist(), spans.last.tolist(), strict=True)):
-        near = [matched[n] for n in (doc - 1, doc + 1) if start <= n < end and matched[n]]
+        near = [
+            found for n in (doc - 1, doc + 1) if start <= n < end and (found := wanted.intersection(spans.terms[n]))
+        ]
         if near:  # most neighbours hold none of the question's terms
-            around = set().union(*near) - matched[doc]
+            around = set().union(*near) - wanted.intersection(spans.terms[doc])
             coverage[row] = sum(weights.get(t, 0.0) for t in around) / total
     if question_vector is not None and index.embeddings is not None:
         values["article_semantic"], values["neighbour_semantic"] = _semantic_context(
