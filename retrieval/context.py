@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import pairwise
 
 import numpy as np
@@ -21,35 +20,40 @@ ARTICLE_FEATURES = ("article_semantic", "neighbour_semantic", "neighbour_coverag
 
 @dataclass(frozen=True)
 class ArticleSpans:
-    """The body sentences of the candidates' articles, read once per question (one read per article)."""
+    """Where the candidates' articles lie, and the terms of the candidates and their neighbours (read once)."""
 
     first: np.ndarray  # per candidate: the first body doc of its article
     last: np.ndarray  # per candidate: one past its article's last body doc
-    terms: dict[int, tuple[str, ...]]  # the index terms of every body doc of those articles
+    terms: dict[int, tuple[str, ...]]  # the index terms of every candidate and of its neighbours in its article
+    every: np.ndarray  # every body doc of those articles, ascending (their centroids need them all)
 
 
 def read_articles(index: SentenceIndex, docs: Sequence[int]) -> ArticleSpans:
-    """The articles of the candidate body docs `docs`: their spans and every body sentence's terms."""
+    """The articles of the candidate body docs `docs`: their spans, and the terms of the candidates and of the
+    sentences just before and after them, one read per run of consecutive docs."""
     body = index.body
     column = index.columns["article"]
-    articles = np.asarray(column[body[np.asarray(docs, dtype=np.int64)]]) if len(docs) else np.zeros(0, np.int64)
+    chosen = np.asarray(docs, dtype=np.int64)
+    articles = np.asarray(column[body[chosen]]) if len(docs) else np.zeros(0, np.int64)
     first = np.searchsorted(body, np.searchsorted(column, articles, side="left"))
     last = np.searchsorted(body, np.searchsorted(column, articles, side="right"))
+    spans = sorted(set(zip(first.tolist(), last.tolist(), strict=True)))
+    every = np.concatenate([np.arange(lo, hi) for lo, hi in spans]) if spans else np.zeros(0, np.int64)
+    wanted = np.unique(np.concatenate([np.maximum(chosen - 1, first), chosen, np.minimum(chosen + 1, last - 1)]))
     terms: dict[int, tuple[str, ...]] = {}
-    for start, end in sorted(set(zip(first.tolist(), last.tolist(), strict=True))):
-        terms.update(zip(range(start, end), _article_terms(index.sentence_terms, start, end), strict=True))
-    return ArticleSpans(first, last, terms)
+    breaks = np.flatnonzero(np.diff(wanted) != 1) + 1
+    for run in np.split(wanted, breaks) if len(wanted) else []:
+        lo, hi = int(run[0]), int(run[-1]) + 1
+        terms.update(zip(range(lo, hi), _run_terms(index.sentence_terms, lo, hi), strict=True))
+    return ArticleSpans(first, last, terms, every)
 
 
-# The candidates of a question come from articles that other questions read as well (a topic is asked about again
-# and again), so their terms are kept: some 5 kB for an article of 30 sentences. Term arrays never change once built.
-@lru_cache(maxsize=4096)
-def _article_terms(sentence_terms: TermArrays, start: int, end: int) -> tuple[tuple[str, ...], ...]:
-    """The terms of body docs start .. end - 1, one article's: consecutive docs, so consecutive ids (one read)."""
+def _run_terms(sentence_terms: TermArrays, start: int, end: int) -> list[tuple[str, ...]]:
+    """The terms of body docs start .. end - 1: consecutive docs, so consecutive ids (one read)."""
     vocabulary, ids, offsets = sentence_terms.vocabulary, sentence_terms.ids, sentence_terms.offsets
     bounds = np.asarray(offsets[start : end + 1], dtype=np.int64).tolist()
     flat = [vocabulary[i] for i in ids[bounds[0] : bounds[-1]].tolist()]
-    return tuple(tuple(flat[lo - bounds[0] : hi - bounds[0]]) for lo, hi in pairwise(bounds))
+    return [tuple(flat[lo - bounds[0] : hi - bounds[0]]) for lo, hi in pairwise(bounds)]
 
 
 def context_features(
@@ -87,7 +91,7 @@ def _semantic_context(
     embeddings: np.ndarray, spans: ArticleSpans, docs: Sequence[int], question_vector: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cosine of the question with each candidate's article centroid, and the best of its neighbours' cosines."""
-    every = np.array(sorted(spans.terms), dtype=np.int64)  # every body doc of the articles, in order
+    every = spans.every
     vectors = np.asarray(embeddings[every], dtype=np.float32)
     cosines = vectors @ question_vector
     # Where each article's docs begin in `every`: its centroid sums the rows up to the next article's.

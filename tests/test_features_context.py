@@ -82,11 +82,20 @@ def test_neighbours_stop_at_the_article_edges(index: SentenceIndex) -> None:
     assert values["article_semantic"][2] == 0.0
 
 
-def test_the_articles_terms_are_the_sentences_index_terms(index: SentenceIndex) -> None:
+def test_the_candidates_and_neighbours_terms_are_the_sentences_index_terms(index: SentenceIndex) -> None:
     docs = [_doc(index, "It was designed by Anna Berg."), _doc(index, "The museum holds paintings.")]
-    for _ in range(2):  # read anew, then kept from the first read
-        spans = read_articles(index, docs)
-        assert spans.terms == {doc: tuple(index.sentence_terms[doc]) for doc in range(len(index.body))}
+    spans = read_articles(index, docs)
+    near = {
+        n
+        for doc, lo, hi in zip(docs, spans.first, spans.last, strict=True)
+        for n in (doc - 1, doc, doc + 1)
+        if lo <= n < hi
+    }
+    assert docs[0] - 1 in near  # the designer's sentence has a neighbour before it in its article
+    assert spans.terms == {doc: tuple(index.sentence_terms[doc]) for doc in sorted(near)}
+    assert spans.every.tolist() == sorted(
+        {n for lo, hi in zip(spans.first, spans.last, strict=True) for n in range(lo, hi)}
+    )
 
 
 def test_semantic_rank_and_ranks_within_each_article() -> None:
