@@ -63,6 +63,8 @@ _SCHEMA: dict[tuple[str, str], type] = {
     ("ranking", "abstain_threshold"): float,
     ("ranking", "evidence_floor"): float,
     ("ranking", "duplicate_similarity"): float,
+    ("ranking", "confidence_high"): float,
+    ("ranking", "confidence_medium"): float,
     ("telegram", "token_file"): str,
     ("telegram", "api_base_url"): str,
     ("telegram", "allowed_users"): list,
@@ -160,7 +162,9 @@ def _check_range(section: str, key: str, value: Any, where: str) -> None:
         raise SettingsError(f"{where}: must be above 0 and at most 10, got {value}")
     if key == "abstain_threshold" and not 0 <= value < 1:  # a probability; 1 would abstain on everything
         raise SettingsError(f"{where}: must be at least 0 and below 1, got {value}")
-    if key in ("b", "duplicate_similarity", "evidence_floor") and not 0 <= value <= 1:
+    if key in ("b", "duplicate_similarity", "evidence_floor", "confidence_high", "confidence_medium") and not (
+        0 <= value <= 1
+    ):
         raise SettingsError(f"{where}: must be between 0 and 1, got {value}")
     if key == "engine" and value not in ENGINES:
         raise SettingsError(f"{where}: must be one of {', '.join(ENGINES)}, got {value!r}")
@@ -252,7 +256,14 @@ def _build(
         abstention=tables.get("abstention", defaults.abstention),
         lexical_abstention=tables.get("lexical_abstention", defaults.lexical_abstention),
         duplicate_similarity=get("ranking", "duplicate_similarity", defaults.duplicate_similarity),
+        confidence_high=get("ranking", "confidence_high", defaults.confidence_high),
+        confidence_medium=get("ranking", "confidence_medium", defaults.confidence_medium),
     )
+    if ranking.confidence_medium > ranking.confidence_high:
+        raise SettingsError(
+            f"ranking.confidence_medium ({ranking.confidence_medium}) must not exceed ranking.confidence_high "
+            f"({ranking.confidence_high})"
+        )
     telegram = TelegramSettings(
         token=_read_token(values, env),
         api_base_url=get("telegram", "api_base_url", TelegramSettings.api_base_url),

@@ -1,4 +1,4 @@
-"""The abstention step of `verbatim tune`: fit the abstention model and choose its threshold.
+"""The abstention step of `verbatim tune`: fit the abstention model, choose its threshold and the confidence cuts.
 
 Training questions: the seeds tune split (its unanswerable questions are few) and SQuAD questions made
 unanswerable by leaving their text out of the corpus. Each SQuAD article becomes a small corpus of its own (the
@@ -22,7 +22,7 @@ from retrieval.models import Article
 from retrieval.parameters import IndexParameters, RankingParameters
 from retrieval.squad import SquadSet, sample
 from retrieval.squad import expectations as squad_expectations
-from retrieval.tuning import abstention_rows, joint_threshold
+from retrieval.tuning import HIGH_PRECISION, MEDIUM_PRECISION, abstention_rows, joint_threshold, precision_cut
 
 FOLDS = 4
 HELD_EVERY = 4  # every 4th paragraph of a SQuAD article is left out of its corpus
@@ -39,6 +39,8 @@ class AbstentionChoice:
     lexical: dict[str, float]  # without (its bias shifted so that the same threshold applies)
     threshold: float
     evidence_floor: float
+    confidence_high: float  # the chance of being right from which a quote is labelled high
+    confidence_medium: float
     report: tuple[str, ...]  # what the models do, for the person tuning
 
 
@@ -46,6 +48,8 @@ class AbstentionChoice:
 class _Labelled:
     cases: AbstentionCases
     kind: tuple[str, ...]  # "seeds", or a SQuAD kind of PER_ARTICLE
+    top_chance: np.ndarray  # per case: the ranker's softmax probability of the top quote
+    top_right: np.ndarray  # per case: the top quote is right
     skipped: dict[str, tuple[int, int]]  # per kind: (answerable, unanswerable) abstained before the model
 
 
@@ -61,6 +65,7 @@ def tune_abstention(
     cuts: dict[bool, float] = {}
     report: list[str] = []
     floor = 0.0
+    cuts_of_labels = (1.0, 1.0)
     for lexical in (False, True):
         index = dataclasses.replace(params, semantic=not lexical)
         labelled = _collect(open_answerer, index, ranking, seeds, squad, "-lexical" if lexical else "")
@@ -81,11 +86,45 @@ def tune_abstention(
         name = "lexical" if lexical else "with sentence embeddings"
         fitted = probabilities(tables[lexical], cases.rows)
         report += _report(name, tables[lexical], labelled, fitted, held_out, cuts[lexical], below)
+        if not lexical:
+            cuts_of_labels, lines = _confidence_cuts(labelled, held_out, (held_out >= cuts[lexical]) & ~below)
+            report += lines
     threshold = cuts[False]
     lexical_table = dict(tables[True])
     lexical_table[BIAS] = round(lexical_table[BIAS] + _logit(threshold) - _logit(cuts[True]), 6)
     report.append(f"\nevidence floor {floor} (abstain when the top quote carries less of the question's idf weight)")
-    return AbstentionChoice(tables[False], lexical_table, threshold, floor, tuple(report))
+    return AbstentionChoice(tables[False], lexical_table, threshold, floor, *cuts_of_labels, tuple(report))
+
+
+def _confidence_cuts(
+    labelled: _Labelled, answered: np.ndarray, shown: np.ndarray
+) -> tuple[tuple[float, float], list[str]]:
+    """The chances (P(answered), cross-validated, times the top quote's softmax probability with its
+    near-duplicates') from which a quote is labelled high and medium, from the questions answered under
+    cross-validation: of the top quotes in each band, at least HIGH_PRECISION and MEDIUM_PRECISION were right.
+    And what each label then holds."""
+    chance = (answered * labelled.top_chance)[shown]
+    right = labelled.top_right[shown]
+    high = precision_cut(chance, right, HIGH_PRECISION)
+    medium = precision_cut(chance, right, MEDIUM_PRECISION, below=high)
+    lines = [
+        "\nConfidence (chance of being right = P(answered), CV, × the top quote's softmax probability with its "
+        f"near-duplicates'): high from {high:.4f} (≥ {HIGH_PRECISION:.0%} right), "
+        f"medium from {medium:.4f} (≥ {MEDIUM_PRECISION:.0%} right)",
+        f"{'top quotes shown':<34} {'high':>14} {'medium':>14} {'low':>14}",
+    ]
+    kinds = np.array(labelled.kind)[shown]
+    for name, chosen in (
+        ("seeds tune", kinds == "seeds"),
+        ("SQuAD", kinds != "seeds"),
+        ("all", np.ones(len(kinds), dtype=bool)),
+    ):
+        cells = []
+        for low, high_end in ((high, np.inf), (medium, high), (-np.inf, medium)):
+            held = chosen & (chance >= low) & (chance < high_end)
+            cells.append(f"{int(right[held].sum())}/{int(held.sum())} right" if held.any() else "–")
+        lines.append(f"{name:<34} {cells[0]:>14} {cells[1]:>14} {cells[2]:>14}")
+    return (round(high, 4), round(medium, 4)), lines
 
 
 def _cut(
@@ -136,12 +175,14 @@ def _collect(
                 if kind != "answerable":
                     chosen = [dataclasses.replace(e, unanswerable=True) for e in chosen]
                 parts.append(("squad", number, kind, answerer, chosen))
-    rows, answerable, source, fold, kinds = [], [], [], [], []
+    rows, answerable, source, fold, kinds, chances, rights = [], [], [], [], [], [], []
     skipped: dict[str, tuple[int, int]] = {}
     for name, number, kind, answerer, chosen_questions in parts:
         found_rows = abstention_rows(answerer, chosen_questions)
         rows.append(found_rows.rows)
         answerable.append(found_rows.answerable)
+        chances.append(found_rows.top_chance)
+        rights.append(found_rows.top_right)
         count = len(found_rows.rows)
         source += [name] * count
         kinds += [kind] * count
@@ -152,7 +193,7 @@ def _collect(
     cases = AbstentionCases(
         np.vstack(rows), np.concatenate(answerable), tuple(source), np.concatenate(fold).astype(np.int64)
     )
-    return _Labelled(cases, tuple(kinds), skipped)
+    return _Labelled(cases, tuple(kinds), np.concatenate(chances), np.concatenate(rights), skipped)
 
 
 def _report(

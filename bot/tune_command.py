@@ -262,6 +262,8 @@ def _toml(
         "[ranking]",
         f"abstain_threshold = {abstention.threshold}",
         f"evidence_floor = {abstention.evidence_floor}",
+        f"confidence_high = {abstention.confidence_high}",
+        f"confidence_medium = {abstention.confidence_medium}",
         "",
         "[ranking.abstention]",
         *(f"{name} = {value}" for name, value in abstention.semantic.items()),

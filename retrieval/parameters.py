@@ -87,3 +87,7 @@ class RankingParameters:
     abstention: dict[str, float] = field(default_factory=dict)
     lexical_abstention: dict[str, float] = field(default_factory=dict)  # for indexes without embeddings
     duplicate_similarity: float = 0.6  # token-set Jaccard from which two quotes are one claim
+    # A quote is labelled high / medium confidence from these chances of being right (`quote_chances`) on; the
+    # cuts come from `verbatim tune` (untuned: 1.0, every quote low).
+    confidence_high: float = 1.0
+    confidence_medium: float = 1.0

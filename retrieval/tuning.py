@@ -1,4 +1,5 @@
-"""Choosing parameters by measurement on tuning data: BM25 k1 and b, ranking weights, abstention threshold."""
+"""Choosing parameters by measurement on tuning data: BM25 k1 and b, ranking weights, abstention threshold,
+confidence cuts."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from retrieval.abstention import ABSTENTION_FEATURES
-from retrieval.answerer import Answerer, QuestionError
+from retrieval.answerer import Answerer, QuestionError, quote_chances
 from retrieval.evaluation import Expectation
 from retrieval.features import read_question
 from retrieval.models import Confidence, Quote
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 GRID = (-1.0, -0.5, -0.25, -0.1, 0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 ROUNDS = 3
 MAX_WRONGLY_ABSTAINED = 0.05
+# What the confidence labels promise, measured on the tuning questions: the share of right top quotes.
+HIGH_PRECISION = 0.9
+MEDIUM_PRECISION = 0.6
 
 
 @dataclass(frozen=True)
@@ -254,12 +258,33 @@ def joint_threshold(groups: Sequence[tuple[Sequence[float], int]], unanswerable:
     return rounded if highest < rounded <= kept else (highest + kept) / 2  # rounding must not drop `kept`
 
 
+def precision_cut(chances: Sequence[float], right: Sequence[bool], precision: float, below: float = math.inf) -> float:
+    """The lowest chance c such that, of the quotes with a chance from c up to (not including) `below`, at least
+    `precision` are right (`below`, or 1.0, when no such c exists): the cut of a confidence label that must hold
+    that promise within its own band."""
+    values = np.asarray(chances, dtype=float)
+    hits = np.asarray(right, dtype=bool)
+    band = values < below
+    values, hits = values[band], hits[band]
+    if not len(values):
+        return min(below, 1.0)
+    order = np.argsort(-values, kind="stable")
+    values, hits = values[order], hits[order]
+    shares = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    # A cut can only fall where the chance changes: ties are all in or all out.
+    last = np.flatnonzero(np.append(values[1:] != values[:-1], True))
+    holding = last[shares[last] >= precision]
+    return float(values[holding[-1]]) if len(holding) else min(below, 1.0)
+
+
 @dataclass(frozen=True)
 class AbstentionRows:
     """The abstention features of the questions the model decides on, and how many it never sees."""
 
     rows: np.ndarray  # one row per question, columns ABSTENTION_FEATURES
     answerable: np.ndarray  # bool per row
+    top_chance: np.ndarray  # per row: the top quote's softmax probability, its near-duplicates' included
+    top_right: np.ndarray  # per row: the top candidate is a right quote (never for an unanswerable question)
     skipped_answerable: int  # abstained before the model (no searchable word, no candidate)
     skipped_unanswerable: int
 
@@ -269,6 +294,8 @@ def abstention_rows(answerer: Answerer, expectations: Sequence[Expectation]) -> 
     in one of the first quotes is left out: made by removing its paragraph, another one may still answer it."""
     rows: list[list[float]] = []
     answerable: list[bool] = []
+    top_chance: list[float] = []
+    top_right: list[bool] = []
     skipped = {True: 0, False: 0}
     for expectation in expectations:
         try:
@@ -286,9 +313,18 @@ def abstention_rows(answerer: Answerer, expectations: Sequence[Expectation]) -> 
         values = answerer.evidence(question, ranked)
         rows.append([values[name] for name in ABSTENTION_FEATURES])
         answerable.append(not expectation.unanswerable)
+        claims = answerer.claims(ranked, 1, quote_chances([c.score for c in ranked], 1.0))  # the top quote's
+        top_chance.append(claims[0].chance if claims else 0.0)
+        top_right.append(
+            bool(claims)
+            and not expectation.unanswerable
+            and expectation.is_right(_as_quote(answerer, claims[0].candidate.sentence))
+        )
     return AbstentionRows(
         np.array(rows, dtype=float).reshape(len(rows), len(ABSTENTION_FEATURES)),
         np.array(answerable, dtype=bool),
+        np.array(top_chance, dtype=float),
+        np.array(top_right, dtype=bool),
         skipped[True],
         skipped[False],
     )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import math
 
 import pytest
 
-from retrieval.answerer import NO_WORDS, NOT_FOUND, Answerer, QuestionError
+from retrieval.answerer import NO_WORDS, NOT_FOUND, Answerer, QuestionError, confidence, quote_chances
 from retrieval.models import Confidence
 from retrieval.semantic import SemanticScorer
 
@@ -128,3 +130,32 @@ def test_control_characters_markup_and_other_scripts_are_just_text(answerer: Ans
     assert noisy.quotes[0].text == clean.quotes[0].text
     assert "\x00" not in noisy.question
     assert answerer.answer("Что сказал Кремль? 🙂", 3).abstained
+
+
+def test_quote_chances_are_the_rankers_softmax_times_the_chance_of_an_answer() -> None:
+    chances = quote_chances([3.0, 1.0, 1.0, -2.0], 0.8)
+    assert chances.sum() == pytest.approx(0.8)
+    assert chances[1] == chances[2] and chances[0] / chances[1] == pytest.approx(math.exp(2.0))
+    assert quote_chances([], 0.5).tolist() == []
+
+
+def test_confidence_labels_follow_the_tuned_cuts(answerer: Answerer) -> None:
+    ranking = answerer.ranking
+    assert 0 < ranking.confidence_medium <= ranking.confidence_high < 1  # config/tuned.toml
+    assert confidence(ranking.confidence_high, ranking) is Confidence.HIGH
+    assert confidence(ranking.confidence_medium, ranking) is Confidence.MEDIUM
+    assert confidence(ranking.confidence_medium / 2, ranking) is Confidence.LOW
+    # Each shown quote's label is its own chance of being right: the first quote's is the highest.
+    answer = answerer.answer("is spain among the countries sending air defense to ukraine?", top_k=3)
+    labels = [quote.confidence for quote in answer.quotes]
+    order = [Confidence.HIGH, Confidence.MEDIUM, Confidence.LOW]
+    assert labels == sorted(labels, key=order.index) and labels[0] is Confidence.HIGH
+    assert "Spainamong" in answer.quotes[0].text
+
+
+def test_untuned_settings_label_every_quote_low(answerer: Answerer) -> None:
+    untuned = Answerer(
+        answerer.index, dataclasses.replace(answerer.ranking, confidence_high=1.0, confidence_medium=1.0)
+    )
+    answer = untuned.answer("is spain among the countries sending air defense to ukraine?")
+    assert answer.quotes and all(quote.confidence is Confidence.LOW for quote in answer.quotes)

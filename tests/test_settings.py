@@ -45,6 +45,12 @@ def test_environment_then_flags_override() -> None:
         ),
         ({}, {"answers.top_k": 0}, "--top: must be at least 1, got 0"),
         ({"TELEGRAM_API_BASE_URL": "ftp://x"}, {}, "must be an http(s) URL"),
+        ({"VERBATIM_RANKING_CONFIDENCE_HIGH": "1.2"}, {}, "must be between 0 and 1, got 1.2"),
+        (
+            {"VERBATIM_RANKING_CONFIDENCE_HIGH": "0.3", "VERBATIM_RANKING_CONFIDENCE_MEDIUM": "0.5"},
+            {},
+            "ranking.confidence_medium (0.5) must not exceed ranking.confidence_high (0.3)",
+        ),
     ],
 )
 def test_wrong_values_name_the_setting(env: dict[str, str], overrides: dict[str, object], message: str) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from retrieval.parameters import FEATURES
-from retrieval.tuning import CaseSet, fit_softmax, fit_weights, quality, ranks, split_cases
+from retrieval.tuning import CaseSet, fit_softmax, fit_weights, precision_cut, quality, ranks, split_cases
 
 
 def _cases(seed: int, questions: int = 300) -> CaseSet:
@@ -86,3 +86,21 @@ def test_split_cases_leaves_a_fold_without_candidates_empty_and_scorable() -> No
     assert [len(fold.starts) for fold in folds] == [1, 0, 0, 0]
     assert [fold.questions for fold in folds] == [2, 0, 0, 0]  # the one without candidates goes to the first
     assert quality(folds[1], np.zeros(len(FEATURES))) == (0.0, 0.0)
+
+
+def test_precision_cut_is_the_lowest_chance_keeping_the_promise() -> None:
+    chances = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3]
+    right = [True, True, True, False, True, False, False]
+    assert precision_cut(chances, right, 1.0) == 0.7  # the first three are right, the fourth is not
+    assert precision_cut(chances, right, 0.8) == 0.5  # 4 of 5 from 0.5 up
+    assert precision_cut(chances, right, 0.5) == 0.3  # 4 of 7
+    # Within a band: below 0.7, 1 of 2 (0.6, 0.5) are right, 1 of 4 from 0.3 up.
+    assert precision_cut(chances, right, 0.5, below=0.7) == 0.5
+    assert precision_cut(chances, right, 0.6, below=0.7) == 0.7  # no cut holds: the band is empty
+
+
+def test_precision_cut_keeps_ties_together_and_refuses_when_nothing_holds() -> None:
+    # A cut at 0.8 would take both quotes of that chance, one of them wrong.
+    assert precision_cut([0.9, 0.8, 0.8], [True, True, False], 1.0) == 0.9
+    assert precision_cut([0.9, 0.8], [False, False], 0.5) == 1.0
+    assert precision_cut([], [], 0.9) == 1.0
