@@ -60,6 +60,7 @@ _SCHEMA: dict[tuple[str, str], type] = {
     ("index", "semantic_max_sentences"): int,
     ("ranking", "candidates"): int,
     ("ranking", "paragraphs"): int,
+    ("ranking", "semantic_candidates"): int,
     ("ranking", "abstain_threshold"): float,
     ("ranking", "evidence_floor"): float,
     ("ranking", "duplicate_similarity"): float,
@@ -156,6 +157,8 @@ def _check_range(section: str, key: str, value: Any, where: str) -> None:
     positive |= {"questions_per_minute", "auto_threshold"}
     if key in positive and value < 1:
         raise SettingsError(f"{where}: must be at least 1, got {value}")
+    if key == "semantic_candidates" and value < 0:
+        raise SettingsError(f"{where}: must be at least 0, got {value}")
     if key == "top_k" and value > 50:
         raise SettingsError(f"{where}: must be at most 50, got {value}")
     if key == "k1" and not 0 < value <= 10:  # k1 = 0 makes BM25 divide 0 by 0 for empty sentences
@@ -251,6 +254,7 @@ def _build(
         lexical_weights=tables.get("lexical_weights", defaults.lexical_weights),
         candidates=get("ranking", "candidates", defaults.candidates),
         paragraphs=get("ranking", "paragraphs", defaults.paragraphs),
+        semantic_candidates=get("ranking", "semantic_candidates", defaults.semantic_candidates),
         abstain_threshold=get("ranking", "abstain_threshold", defaults.abstain_threshold),
         evidence_floor=get("ranking", "evidence_floor", defaults.evidence_floor),
         abstention=tables.get("abstention", defaults.abstention),

@@ -152,11 +152,17 @@ class Answerer:
         """Every candidate sentence for a question with its feature vector (what the ranker and tuning see)."""
         index, ranking = self.index, self.ranking
         query = list(question.terms)
+        question_vector = None
+        if self.scorer is not None and index.embeddings is not None:
+            question_vector = self.scorer.embed([question.text])[0]
         hits = dict(index.sentences.search(query, ranking.candidates))
         paragraphs = dict(index.paragraphs.search(query, ranking.paragraphs))
         for paragraph in paragraphs:
             first, last = index.paragraph_first[paragraph], index.paragraph_first[paragraph + 1]
             for doc in range(int(first), int(last)):
+                hits.setdefault(doc, -1.0)
+        if question_vector is not None and index.embeddings is not None:
+            for doc in _nearest(index.embeddings, question_vector, ranking.semantic_candidates):
                 hits.setdefault(doc, -1.0)
         docs = sorted(hits)
         missing = [doc for doc in docs if hits[doc] < 0]
@@ -199,9 +205,7 @@ class Answerer:
             question, sentence_texts, found, column["position"], raw / top, term_weights, raw, ranks
         )
         sentence_terms = [frozenset(terms) for terms in found]
-        question_vector = None
-        if self.scorer is not None and index.embeddings is not None and docs:
-            question_vector = self.scorer.embed([question.text])[0]
+        if question_vector is not None and index.embeddings is not None and docs:
             cosines = np.asarray(index.embeddings[docs]) @ question_vector
             for name, values_of in semantic_features(cosines).items():
                 matrix[:, FEATURES.index(name)] = values_of
@@ -310,6 +314,20 @@ class Answerer:
 def _similar(a: frozenset[str], b: frozenset[str], ranking: RankingParameters) -> bool:
     union = len(a | b)
     return bool(union) and len(a & b) / union >= ranking.duplicate_similarity
+
+
+def _nearest(embeddings: np.ndarray, vector: np.ndarray, k: int) -> list[int]:
+    """The k body docs whose embeddings are closest to `vector` (cosine: both are unit length), ties to the lower."""
+    if k <= 0 or not len(embeddings):
+        return []
+    cosines = np.asarray(embeddings) @ vector
+    if len(cosines) > k:
+        kth = np.partition(cosines, len(cosines) - k)[len(cosines) - k]
+        chosen = np.flatnonzero(cosines >= kth)
+    else:
+        chosen = np.arange(len(cosines))
+    order = np.lexsort((chosen, -cosines[chosen]))[:k]
+    return chosen[order].tolist()
 
 
 def quote_chances(scores: Sequence[float], answered: float) -> np.ndarray:

