@@ -36,12 +36,16 @@ class RankBM25Engine:
     def __init__(self, model: BM25Okapi | None, size: int) -> None:
         self._model = model
         self._size = size
-        # Postings (term -> documents holding it), so only documents that can score are scored.
+        # Postings (term -> documents holding it, and how often), so only documents that can score are scored.
         postings: dict[str, list[int]] = {}
+        counts: dict[str, list[int]] = {}
         for doc, frequencies in enumerate(model.doc_freqs if model is not None else ()):
-            for term in frequencies:
+            for term, count in frequencies.items():
                 postings.setdefault(term, []).append(doc)
+                counts.setdefault(term, []).append(count)
         self._postings = {term: np.array(docs, dtype=np.int64) for term, docs in postings.items()}
+        self._counts = {term: np.array(found, dtype=np.int64) for term, found in counts.items()}
+        self._lengths = np.array(model.doc_len if model is not None else [], dtype=np.int64)
 
     @classmethod
     def build(cls, documents: Sequence[Sequence[str]], k1: float, b: float) -> RankBM25Engine:
@@ -85,12 +89,33 @@ class RankBM25Engine:
         if not lists:
             return []
         docs = np.unique(np.concatenate(lists))
-        scores = self._model.get_batch_scores(list(query), docs.tolist())
+        scores = self.score(query, docs.tolist())
         best = heapq.nsmallest(k, range(len(docs)), key=lambda i: (-scores[i], docs[i]))
         return [(int(docs[i]), float(scores[i])) for i in best if scores[i] > 0]
 
     def score(self, query: Sequence[str], ids: Sequence[int]) -> list[float]:
-        """Scores of chosen documents only."""
-        if self._model is None or not ids or not query:
+        """Scores of chosen documents only: rank-bm25's `get_batch_scores`, the same arithmetic on the same numbers
+        term by term (so the same bits), reading each term's counts from its postings rather than from one dict
+        per document, and adding nothing where a document lacks the term (rank-bm25 adds 0 there, or NaN for an
+        empty document when b = 1)."""
+        if self._model is None or not len(ids) or not query:
             return [0.0] * len(ids)
-        return [float(s) for s in self._model.get_batch_scores(list(query), list(ids))]
+        model = self._model
+        chosen = np.asarray(ids, dtype=np.int64)
+        if chosen.min() < 0 or chosen.max() >= self._size:
+            raise IndexError(f"document ids must be in 0..{self._size - 1}")
+        score = np.zeros(len(chosen))
+        doc_len = self._lengths[chosen]
+        for term in query:
+            idf = model.idf.get(term) or 0
+            if not idf or term not in self._postings:
+                continue
+            docs, counts = self._postings[term], self._counts[term]
+            where = np.minimum(np.searchsorted(docs, chosen), len(docs) - 1)
+            held = docs[where] == chosen
+            # rank-bm25 adds idf * 0 / (0 + k1 * (...)) = 0 for the others: NaN for an empty document at b = 1.
+            q_freq, length = counts[where[held]], doc_len[held]
+            score[held] += idf * (
+                q_freq * (model.k1 + 1) / (q_freq + model.k1 * (1 - model.b + model.b * length / model.avgdl))
+            )
+        return score.tolist()
