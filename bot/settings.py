@@ -66,6 +66,8 @@ _SCHEMA: dict[tuple[str, str], type] = {
     ("ranking", "duplicate_similarity"): float,
     ("ranking", "confidence_high"): float,
     ("ranking", "confidence_medium"): float,
+    ("ranking", "lexical_confidence_high"): float,
+    ("ranking", "lexical_confidence_medium"): float,
     ("telegram", "token_file"): str,
     ("telegram", "api_base_url"): str,
     ("telegram", "allowed_users"): list,
@@ -152,6 +154,10 @@ def _check(section: str, key: str, value: Any, where: str) -> Any:
     return value
 
 
+_SHARES = {"b", "duplicate_similarity", "evidence_floor", "confidence_high", "confidence_medium"}
+_SHARES |= {"lexical_confidence_high", "lexical_confidence_medium"}
+
+
 def _check_range(section: str, key: str, value: Any, where: str) -> None:
     positive = {"top_k", "max_question_chars", "candidates", "paragraphs", "max_sentence_chars"}
     positive |= {"questions_per_minute", "auto_threshold"}
@@ -165,9 +171,7 @@ def _check_range(section: str, key: str, value: Any, where: str) -> None:
         raise SettingsError(f"{where}: must be above 0 and at most 10, got {value}")
     if key == "abstain_threshold" and not 0 <= value < 1:  # a probability; 1 would abstain on everything
         raise SettingsError(f"{where}: must be at least 0 and below 1, got {value}")
-    if key in ("b", "duplicate_similarity", "evidence_floor", "confidence_high", "confidence_medium") and not (
-        0 <= value <= 1
-    ):
+    if key in _SHARES and not 0 <= value <= 1:
         raise SettingsError(f"{where}: must be between 0 and 1, got {value}")
     if key == "engine" and value not in ENGINES:
         raise SettingsError(f"{where}: must be one of {', '.join(ENGINES)}, got {value!r}")
@@ -262,12 +266,15 @@ def _build(
         duplicate_similarity=get("ranking", "duplicate_similarity", defaults.duplicate_similarity),
         confidence_high=get("ranking", "confidence_high", defaults.confidence_high),
         confidence_medium=get("ranking", "confidence_medium", defaults.confidence_medium),
+        lexical_confidence_high=get("ranking", "lexical_confidence_high", defaults.lexical_confidence_high),
+        lexical_confidence_medium=get("ranking", "lexical_confidence_medium", defaults.lexical_confidence_medium),
     )
-    if ranking.confidence_medium > ranking.confidence_high:
-        raise SettingsError(
-            f"ranking.confidence_medium ({ranking.confidence_medium}) must not exceed ranking.confidence_high "
-            f"({ranking.confidence_high})"
-        )
+    for prefix in ("", "lexical_"):
+        medium, high = getattr(ranking, f"{prefix}confidence_medium"), getattr(ranking, f"{prefix}confidence_high")
+        if medium > high:
+            raise SettingsError(
+                f"ranking.{prefix}confidence_medium ({medium}) must not exceed ranking.{prefix}confidence_high ({high})"
+            )
     telegram = TelegramSettings(
         token=_read_token(values, env),
         api_base_url=get("telegram", "api_base_url", TelegramSettings.api_base_url),

@@ -41,6 +41,8 @@ class AbstentionChoice:
     evidence_floor: float
     confidence_high: float  # the chance of being right from which a quote is labelled high
     confidence_medium: float
+    lexical_confidence_high: float  # the same with the lexical models
+    lexical_confidence_medium: float
     report: tuple[str, ...]  # what the models do, for the person tuning
 
 
@@ -65,7 +67,7 @@ def tune_abstention(
     cuts: dict[bool, float] = {}
     report: list[str] = []
     floor = 0.0
-    cuts_of_labels = (1.0, 1.0)
+    labels: dict[bool, tuple[float, float]] = {}
     for lexical in (False, True):
         index = dataclasses.replace(params, semantic=not lexical)
         labelled = _collect(open_answerer, index, ranking, seeds, squad, "-lexical" if lexical else "")
@@ -86,18 +88,30 @@ def tune_abstention(
         name = "lexical" if lexical else "with sentence embeddings"
         fitted = probabilities(tables[lexical], cases.rows)
         report += _report(name, tables[lexical], labelled, fitted, held_out, cuts[lexical], below)
-        if not lexical:
-            cuts_of_labels, lines = _confidence_cuts(labelled, held_out, (held_out >= cuts[lexical]) & ~below)
-            report += lines
+        # What the answerer multiplies by: the lexical model's probability shifted to the shared threshold.
+        answered = _shifted(held_out, cuts[False], cuts[lexical])
+        labels[lexical], lines = _confidence_cuts(labelled, answered, (held_out >= cuts[lexical]) & ~below, name)
+        report += lines
     threshold = cuts[False]
     lexical_table = dict(tables[True])
     lexical_table[BIAS] = round(lexical_table[BIAS] + _logit(threshold) - _logit(cuts[True]), 6)
     report.append(f"\nevidence floor {floor} (abstain when the top quote carries less of the question's idf weight)")
-    return AbstentionChoice(tables[False], lexical_table, threshold, floor, *cuts_of_labels, tuple(report))
+    return AbstentionChoice(
+        tables[False], lexical_table, threshold, floor, *labels[False], *labels[True], tuple(report)
+    )
+
+
+def _shifted(probabilities: np.ndarray, threshold: float, own: float) -> np.ndarray:
+    """Probabilities whose threshold `own` moves to `threshold` (the bias shift written for the lexical model)."""
+    if threshold == own:
+        return probabilities
+    p = np.clip(probabilities, 1e-12, 1 - 1e-12)
+    z = np.log(p / (1 - p)) + _logit(threshold) - _logit(own)
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def _confidence_cuts(
-    labelled: _Labelled, answered: np.ndarray, shown: np.ndarray
+    labelled: _Labelled, answered: np.ndarray, shown: np.ndarray, name: str
 ) -> tuple[tuple[float, float], list[str]]:
     """The chances (P(answered), cross-validated, times the top quote's softmax probability with its
     near-duplicates') from which a quote is labelled high and medium, from the questions answered under
@@ -108,13 +122,13 @@ def _confidence_cuts(
     high = precision_cut(chance, right, HIGH_PRECISION)
     medium = precision_cut(chance, right, MEDIUM_PRECISION, below=high)
     lines = [
-        "\nConfidence (chance of being right = P(answered), CV, × the top quote's softmax probability with its "
-        f"near-duplicates'): high from {high:.4f} (≥ {HIGH_PRECISION:.0%} right), "
+        f"\nConfidence, {name} (chance of being right = P(answered), CV, × the top quote's softmax probability with "
+        f"its near-duplicates'): high from {high:.4f} (≥ {HIGH_PRECISION:.0%} right), "
         f"medium from {medium:.4f} (≥ {MEDIUM_PRECISION:.0%} right)",
         f"{'top quotes shown':<34} {'high':>14} {'medium':>14} {'low':>14}",
     ]
     kinds = np.array(labelled.kind)[shown]
-    for name, chosen in (
+    for group, chosen in (
         ("seeds tune", kinds == "seeds"),
         ("SQuAD", kinds != "seeds"),
         ("all", np.ones(len(kinds), dtype=bool)),
@@ -123,7 +137,7 @@ def _confidence_cuts(
         for low, high_end in ((high, np.inf), (medium, high), (-np.inf, medium)):
             held = chosen & (chance >= low) & (chance < high_end)
             cells.append(f"{int(right[held].sum())}/{int(held.sum())} right" if held.any() else "–")
-        lines.append(f"{name:<34} {cells[0]:>14} {cells[1]:>14} {cells[2]:>14}")
+        lines.append(f"{group:<34} {cells[0]:>14} {cells[1]:>14} {cells[2]:>14}")
     return (round(high, 4), round(medium, 4)), lines
 
 

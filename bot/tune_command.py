@@ -264,6 +264,8 @@ def _toml(
         f"evidence_floor = {abstention.evidence_floor}",
         f"confidence_high = {abstention.confidence_high}",
         f"confidence_medium = {abstention.confidence_medium}",
+        f"lexical_confidence_high = {abstention.lexical_confidence_high}",
+        f"lexical_confidence_medium = {abstention.lexical_confidence_medium}",
         "",
         "[ranking.abstention]",
         *(f"{name} = {value}" for name, value in abstention.semantic.items()),

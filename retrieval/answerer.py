@@ -92,6 +92,11 @@ class Answerer:
         self._weights = np.array([weights.get(name, 0.0) for name in FEATURES])
         table = ranking.abstention if self.scorer is not None else ranking.lexical_abstention
         self.abstention = AbstentionModel.from_table(table, ranking.abstain_threshold)
+        self._cuts = (
+            (ranking.confidence_high, ranking.confidence_medium)
+            if self.scorer is not None
+            else (ranking.lexical_confidence_high, ranking.lexical_confidence_medium)
+        )
         # Asked of the index: going through index.articles would read every article of the archive at start.
         self.stats = CorpusStats(len(index.articles), index.stats.sentences, *index.date_range())
 
@@ -279,7 +284,7 @@ class Answerer:
             date=article.date,
             title=article.title,
             score=round(candidate.score, 4),
-            confidence=confidence(claim.chance, self.ranking),
+            confidence=confidence(claim.chance, *self._cuts),
             context_before=self.index.sentence(before[0]).text if before else "",
             context_after=self.index.sentence(after[0]).text if after else "",
             article_id=article.id,
@@ -340,11 +345,11 @@ def quote_chances(scores: Sequence[float], answered: float) -> np.ndarray:
     return exp / exp.sum() * answered
 
 
-def confidence(chance: float, ranking: RankingParameters) -> Confidence:
+def confidence(chance: float, high: float, medium: float) -> Confidence:
     """A quote's chance of being right in three plain words, at the cuts `verbatim tune` measured: on the tuning
     questions, at least 90 % of the top quotes labelled high were right, and at least 60 % of those labelled medium."""
-    if chance >= ranking.confidence_high:
+    if chance >= high:
         return Confidence.HIGH
-    if chance >= ranking.confidence_medium:
+    if chance >= medium:
         return Confidence.MEDIUM
     return Confidence.LOW

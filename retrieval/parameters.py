@@ -94,3 +94,5 @@ class RankingParameters:
     # cuts come from `verbatim tune` (untuned: 1.0, every quote low).
     confidence_high: float = 1.0
     confidence_medium: float = 1.0
+    lexical_confidence_high: float = 1.0  # the same for indexes without embeddings (the lexical models)
+    lexical_confidence_medium: float = 1.0

@@ -150,16 +150,28 @@ def test_quote_chances_are_the_rankers_softmax_times_the_chance_of_an_answer() -
 
 def test_confidence_labels_follow_the_tuned_cuts(answerer: Answerer) -> None:
     ranking = answerer.ranking
-    assert 0 < ranking.confidence_medium <= ranking.confidence_high < 1  # config/tuned.toml
-    assert confidence(ranking.confidence_high, ranking) is Confidence.HIGH
-    assert confidence(ranking.confidence_medium, ranking) is Confidence.MEDIUM
-    assert confidence(ranking.confidence_medium / 2, ranking) is Confidence.LOW
+    high, medium = ranking.confidence_high, ranking.confidence_medium
+    assert 0 < medium <= high < 1  # config/tuned.toml
+    assert 0 < ranking.lexical_confidence_medium <= ranking.lexical_confidence_high < 1
+    assert confidence(high, high, medium) is Confidence.HIGH
+    assert confidence(medium, high, medium) is Confidence.MEDIUM
+    assert confidence(medium / 2, high, medium) is Confidence.LOW
     # Each shown quote's label is its own chance of being right: the first quote's is the highest.
     answer = answerer.answer("is spain among the countries sending air defense to ukraine?", top_k=3)
     labels = [quote.confidence for quote in answer.quotes]
     order = [Confidence.HIGH, Confidence.MEDIUM, Confidence.LOW]
     assert labels == sorted(labels, key=order.index) and labels[0] is Confidence.HIGH
     assert "Spainamong" in answer.quotes[0].text
+
+
+def test_an_index_without_embeddings_labels_by_the_lexical_cuts(answerer: Answerer) -> None:
+    question = "is spain among the countries sending air defense to ukraine?"
+    lexical = dataclasses.replace(answerer.ranking, lexical_confidence_high=0.0, lexical_confidence_medium=0.0)
+    every_quote_high = Answerer(answerer.index, lexical, scorer=None)  # no scorer: the lexical models
+    assert every_quote_high.scorer is None
+    assert all(quote.confidence is Confidence.HIGH for quote in every_quote_high.answer(question).quotes)
+    with_embeddings = Answerer(answerer.index, lexical, scorer=answerer.scorer)
+    assert with_embeddings.answer(question).quotes[-1].confidence is Confidence.LOW  # its own cuts apply
 
 
 def test_untuned_settings_label_every_quote_low(answerer: Answerer) -> None:

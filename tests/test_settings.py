@@ -48,6 +48,11 @@ def test_environment_then_flags_override() -> None:
         ({"VERBATIM_RANKING_CONFIDENCE_HIGH": "1.2"}, {}, "must be between 0 and 1, got 1.2"),
         ({"VERBATIM_RANKING_SEMANTIC_CANDIDATES": "-1"}, {}, "must be at least 0, got -1"),
         (
+            {"VERBATIM_RANKING_LEXICAL_CONFIDENCE_HIGH": "0.2", "VERBATIM_RANKING_LEXICAL_CONFIDENCE_MEDIUM": "0.4"},
+            {},
+            "ranking.lexical_confidence_medium (0.4) must not exceed ranking.lexical_confidence_high (0.2)",
+        ),
+        (
             {"VERBATIM_RANKING_CONFIDENCE_HIGH": "0.3", "VERBATIM_RANKING_CONFIDENCE_MEDIUM": "0.5"},
             {},
             "ranking.confidence_medium (0.5) must not exceed ranking.confidence_high (0.3)",
