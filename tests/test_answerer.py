@@ -175,11 +175,18 @@ def test_an_index_without_embeddings_labels_by_the_lexical_cuts(answerer: Answer
 
 
 def test_untuned_settings_label_every_quote_low(answerer: Answerer) -> None:
-    untuned = Answerer(
-        answerer.index, dataclasses.replace(answerer.ranking, confidence_high=1.0, confidence_medium=1.0)
+    untuned = dataclasses.replace(
+        answerer.ranking,
+        confidence_high=1.0,
+        confidence_medium=1.0,
+        lexical_confidence_high=1.0,
+        lexical_confidence_medium=1.0,
     )
-    answer = untuned.answer("is spain among the countries sending air defense to ukraine?")
-    assert answer.quotes and all(quote.confidence is Confidence.LOW for quote in answer.quotes)
+    for scorer in (answerer.scorer, None):
+        answer = Answerer(answerer.index, untuned, scorer=scorer).answer(
+            "is spain among the countries sending air defense to ukraine?"
+        )
+        assert answer.quotes and all(quote.confidence is Confidence.LOW for quote in answer.quotes)
 
 
 def test_nearest_docs_by_cosine_ties_to_the_lower_doc() -> None:
