@@ -19,6 +19,7 @@ from retrieval.models import Answer, Confidence, Quote, SentenceKind, Source
 from retrieval.parameters import EMBEDDING_FEATURES, FEATURES, WITHIN_ARTICLE, RankingParameters
 from retrieval.semantic import SemanticScorer
 from retrieval.tokenization import tokens
+from retrieval.word_vectors import content_words, soft_coverage_of_rows, word_weights
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ _MARKUP = re.compile(
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
 NO_WORDS = "the question has no words to search for (only common words, symbols or emoji)"
 NOT_FOUND = "not found in the articles"
+_WORD_ROWS_KEPT = 200_000  # sentences whose word rows an answerer remembers (a few MB)
 
 
 class QuestionError(ValueError):
@@ -97,6 +99,7 @@ class Answerer:
             if self.scorer is not None
             else (ranking.lexical_confidence_high, ranking.lexical_confidence_medium)
         )
+        self._word_rows: dict[int, np.ndarray] = {}  # sentence id -> the word-table rows of its content words
         # Asked of the index: going through index.articles would read every article of the archive at start.
         self.stats = CorpusStats(len(index.articles), index.stats.sentences, *index.date_range())
 
@@ -132,6 +135,10 @@ class Answerer:
             except QuestionError:
                 continue  # answer() refuses it before any embedding
         # The scorer's cache keeps them for `candidates`; more than it holds would only be embedded twice.
+        table = self.index.word_vectors
+        if table is not None:  # and the words of theirs the index lacks, for soft matching
+            unknown = {word: None for text in texts for word in content_words(text) if word not in table.row}
+            texts = [*list(unknown), *texts]
         self.scorer.embed(texts[: self.scorer.cache_size])
 
     def clean_question(self, question: str) -> str:
@@ -217,6 +224,8 @@ class Answerer:
         context = context_features(index, spans, docs, question.unique, term_weights, question_vector)
         for name, values_of in context.items():
             matrix[:, FEATURES.index(name)] = values_of
+        if question_vector is not None:
+            matrix[:, FEATURES.index("soft_coverage")] = self._soft_coverage(question, sentence_ids, sentence_texts)
         for name, source in WITHIN_ARTICLE.items():
             if question_vector is None and f"in_article_rank_{name}" in EMBEDDING_FEATURES:
                 continue
@@ -224,6 +233,33 @@ class Answerer:
             matrix[:, FEATURES.index(f"in_article_rank_{name}")] = rank
             matrix[:, FEATURES.index(f"in_article_gap_{name}")] = gap
         return Candidates(tuple(sentence_ids), matrix, tuple(sentence_terms))
+
+    def _soft_coverage(self, question: Question, sentences: Sequence[int], texts: Sequence[str]) -> np.ndarray:
+        """`soft_coverage` of each candidate (sentence ids and texts): zeros when the index has no word vectors."""
+        table = self.index.word_vectors
+        asked = content_words(question.text)
+        if table is None or self.scorer is None or not asked:
+            return np.zeros(len(texts))
+        vectors = self._word_vectors(asked)
+        weights = word_weights(asked, self.index.doc_freq, self.index.stats.sentences)
+        # Candidates come back question after question (a paragraph's sentences, the closest ones): their words'
+        # rows are worked out once.
+        cache = self._word_rows
+        if len(cache) > _WORD_ROWS_KEPT:
+            cache.clear()
+        rows = [
+            cache[s] if s in cache else cache.setdefault(s, table.rows(content_words(text)))
+            for s, text in zip(sentences, texts, strict=True)
+        ]
+        return soft_coverage_of_rows(vectors, weights, table, rows)
+
+    def _word_vectors(self, found: Sequence[str]) -> np.ndarray:
+        """Unit vectors of words: the index's where it holds the word, else embedded (and cached) by the scorer."""
+        table = self.index.word_vectors
+        assert table is not None and self.scorer is not None
+        unknown = [word for word in found if word not in table.row]
+        fresh = dict(zip(unknown, self.scorer.embed(unknown), strict=True)) if unknown else {}
+        return np.stack([fresh[w] if w in fresh else np.asarray(table.vectors[table.row[w]]) for w in found])
 
     def rank(self, question: Question) -> list[RankedCandidate]:
         """Candidates ordered by their weighted features, best first."""

@@ -21,6 +21,7 @@ from retrieval.parameters import IndexParameters
 from retrieval.records import BODY, KINDS, UpdateState
 from retrieval.stored_array import StoredArray
 from retrieval.term_arrays import TermArrays, TermCounts, load_words, save_words
+from retrieval.word_vectors import WordVectors
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +60,14 @@ class SentenceIndex:
         embeddings: np.ndarray | None = None,
         state: UpdateState | None = None,
         paragraph_first: np.ndarray | None = None,
+        word_vectors: WordVectors | None = None,
     ) -> None:
         self.articles = articles
         self.columns = columns  # per sentence: COLUMNS
         self.doc_freq = doc_freq  # term -> number of body sentences holding it
         self.sentence_terms = sentence_terms  # the index terms of every body sentence
         self.embeddings = embeddings  # unit vectors of the body sentences, or None
+        self.word_vectors = word_vectors  # unit vectors of their content words (with the embeddings), or None
         self.sentences = engines["sentence"]
         self.paragraphs = engines["paragraph"]
         self.article_engine = engines["article"]
@@ -131,6 +134,8 @@ class SentenceIndex:
         np.save(directory / "doc_freq.npy", counts)
         if self.embeddings is not None:
             np.save(directory / "embeddings.npy", self.embeddings)
+        if self.word_vectors is not None:
+            self.word_vectors.save(directory)
         for part, engine in zip(ENGINES, (self.sentences, self.paragraphs, self.article_engine), strict=True):
             (directory / part).mkdir()
             engine.save(directory / part)
@@ -151,6 +156,7 @@ class SentenceIndex:
                 raise ValueError("the term arrays do not match the vocabulary or the sentences")
             embedded = directory / "embeddings.npy"
             embeddings = np.load(embedded, mmap_mode="r") if embedded.exists() else None
+            word_vectors = WordVectors.load(directory)
             articles = ArticleTable(directory)
         except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as error:
             raise EngineError(f"cannot read the index in {directory}: {error}") from error
@@ -160,7 +166,17 @@ class SentenceIndex:
         engines = {part: make.load(directory / part, scanned=part != "article") for part in ENGINES}
         terms = TermArrays(vocabulary, ids, offsets)
         counts = TermCounts(vocabulary, doc_freq)
-        return cls(articles, columns, counts, engines, stats, terms, embeddings, paragraph_first=paragraph_first)
+        return cls(
+            articles,
+            columns,
+            counts,
+            engines,
+            stats,
+            terms,
+            embeddings,
+            paragraph_first=paragraph_first,
+            word_vectors=word_vectors,
+        )
 
     @staticmethod
     def load_state(directory: Path) -> UpdateState:

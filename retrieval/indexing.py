@@ -25,6 +25,7 @@ from retrieval.parameters import IndexParameters
 from retrieval.records import Records, UpdateState
 from retrieval.sentences import train_punkt, training_digest
 from retrieval.term_arrays import TermCounts
+from retrieval.word_vectors import WordVectors
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class Previous:
     state: UpdateState
     text: Callable[[int], str]  # article number -> its text
     embeddings: np.ndarray | None  # None: made by another model, or absent
+    word_vectors: WordVectors | None = None  # the same for the vectors of words
 
 
 def build_index(
@@ -80,6 +82,9 @@ def build_index(
     if embed is not None:
         old_vectors = previous.embeddings if previous is not None else None
         index.embeddings = _embeddings(index, embed, old_vectors, source)
+        old_words = previous.word_vectors if previous is not None else None
+        texts = (index.sentence(int(i)).text for i in index.body.tolist())
+        index.word_vectors = WordVectors.build(texts, embed, old_words)
     elif embedder is not None and index.stats.sentences > params.semantic_max_sentences:
         log.info("%d sentences exceed semantic_max_sentences: ranking without embeddings", index.stats.sentences)
     index.stats = replace(index.stats, build_seconds=round(time.perf_counter() - began, 3))

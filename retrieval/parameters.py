@@ -13,6 +13,7 @@ CONTEXT_FEATURES: tuple[str, ...] = (
     "article_semantic",
     "neighbour_semantic",
     "neighbour_coverage",
+    "soft_coverage",
     *(f"in_article_{kind}_{name}" for name in ("semantic", "bm25", "coverage") for kind in ("rank", "gap")),
 )
 # The ones computed from sentence embeddings: zero when the index has none (the lexical weights apply then).
@@ -21,6 +22,7 @@ EMBEDDING_FEATURES: tuple[str, ...] = (
     "semantic_rank",
     "article_semantic",
     "neighbour_semantic",
+    "soft_coverage",
     "in_article_rank_semantic",
     "in_article_gap_semantic",
 )

@@ -24,7 +24,7 @@ from retrieval.store import IndexDamaged, current_generation, write_generation
 log = logging.getLogger(__name__)
 
 # Bump when sentence splitting, tokenization or the on-disk layout change: old indexes are then rebuilt.
-INDEX_FORMAT = 7
+INDEX_FORMAT = 8  # 8: word vectors for soft matching
 # Settings the per-article records depend on: when they change, an update cannot keep any article's records.
 _SPLITTING = ("max_sentence_chars", "clean")
 
@@ -171,5 +171,6 @@ def _previous(directory: Path, meta: dict[str, Any], params: IndexParameters, mo
     except EngineError as error:
         log.warning("cannot update the index in %s (%s): rebuilding it", directory.parent, error)
         return None
-    embeddings = index.embeddings if model is not None and meta.get("model") == model else None
-    return Previous(state, index.article_text, embeddings)
+    same_model = model is not None and meta.get("model") == model
+    embeddings = index.embeddings if same_model else None
+    return Previous(state, index.article_text, embeddings, index.word_vectors if same_model else None)

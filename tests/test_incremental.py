@@ -211,12 +211,20 @@ def test_update_embeds_only_new_sentences() -> None:
     first = build_index(articles[:4], params, 400, embedder=lambda: embed)
     assert first.state is not None and first.embeddings is not None
     before = len(embedded)
-    previous = Previous(first.state, lambda number: articles[number].text, first.embeddings)
+    assert first.word_vectors is not None
+    previous = Previous(first.state, lambda number: articles[number].text, first.embeddings, first.word_vectors)
     updated = build_index(articles, params, 400, embedder=lambda: embed, previous=previous)
-    assert len(embedded) - before == updated.stats.sentences - first.stats.sentences
+    assert updated.word_vectors is not None
+    new_words = set(updated.word_vectors.vocabulary) - set(first.word_vectors.vocabulary)
+    assert new_words  # the fifth article brings words of its own
+    assert sorted(embedded[before:]) == sorted(
+        [*new_words, *(updated.sentence(int(i)).text for i in updated.body[first.stats.sentences :].tolist())]
+    )
     full = build_index(articles, params, 400, embedder=lambda: embed)
-    assert updated.embeddings is not None and full.embeddings is not None
+    assert updated.embeddings is not None and full.embeddings is not None and full.word_vectors is not None
     assert np.array_equal(updated.embeddings, full.embeddings)
+    assert updated.word_vectors.vocabulary == full.word_vectors.vocabulary
+    assert np.array_equal(updated.word_vectors.vectors, full.word_vectors.vectors)
 
 
 def test_an_article_whose_digest_ends_in_a_zero_byte_is_still_recognised(tmp_path: Path) -> None:

@@ -116,5 +116,8 @@ def test_answers_survive_a_restart(corpus: Path, tmp_path: Path) -> None:
     loaded = open_answerer(corpus, tmp_path / "idx", PARAMS, ranking)
     assert built.index.embeddings is not None and loaded.index.embeddings is not None
     assert (built.index.embeddings == loaded.index.embeddings).all()
+    assert built.index.word_vectors is not None and loaded.index.word_vectors is not None
+    assert built.index.word_vectors.vocabulary == loaded.index.word_vectors.vocabulary
+    assert (built.index.word_vectors.vectors == loaded.index.word_vectors.vectors).all()
     for question in ["How many Iranian individuals?", "who sends UAVs to Moscow?"]:
         assert built.answer(question, 5) == loaded.answer(question, 5)
