@@ -42,17 +42,13 @@ class WordVectors:
     def build(cls, texts: Iterable[str], embed: Embedder, previous: WordVectors | None = None) -> WordVectors:
         """The vectors of the content words of `texts`; words `previous` holds keep its vectors."""
         vocabulary = sorted({word for text in texts for word in content_words(text)})
-        known = [previous.row[w] if previous is not None and w in previous.row else -1 for w in vocabulary]
-        missing = [i for i, row in enumerate(known) if row < 0]
-        fresh = np.asarray(embed([vocabulary[i] for i in missing]), dtype=np.float32) if missing else None
-        width = fresh.shape[1] if fresh is not None else (previous.vectors.shape[1] if previous is not None else 0)
-        vectors = np.zeros((len(vocabulary), width), dtype=np.float32)
-        if fresh is not None:
-            vectors[missing] = fresh
-        reused = [(i, row) for i, row in enumerate(known) if row >= 0]
-        if reused and previous is not None:
-            mine, theirs = zip(*reused, strict=True)
-            vectors[list(mine)] = np.asarray(previous.vectors)[list(theirs)]
+        if previous is None or not len(previous):
+            return cls(vocabulary, np.asarray(embed(vocabulary), dtype=np.float32))
+        known = np.array([previous.row.get(word, -1) for word in vocabulary], dtype=np.int64)
+        vectors = np.asarray(previous.vectors)[np.maximum(known, 0)]  # the reused rows; the others are replaced
+        missing = np.flatnonzero(known < 0)
+        if len(missing):
+            vectors[missing] = embed([vocabulary[i] for i in missing.tolist()])
         return cls(vocabulary, vectors)
 
     def save(self, directory: Path) -> None:
