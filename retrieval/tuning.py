@@ -156,15 +156,25 @@ def fit_weights(case_sets: Sequence[CaseSet], start: dict[str, float]) -> tuple[
     return {name: float(w) for name, w in zip(FEATURES, weights, strict=True)}, best
 
 
-def fit_softmax(case_sets: Sequence[CaseSet], l2: float = 1e-3, steps: int = 50) -> dict[str, float]:
+def fit_softmax(
+    case_sets: Sequence[CaseSet], l2: float = 1e-3, steps: int = 50, shares: Sequence[float] | None = None
+) -> dict[str, float]:
     """A linear listwise (softmax) reranker: maximise the probability of the right candidates, each case set
-    weighing the same, with an L2 penalty; features are standardised while fitting and folded back after.
+    weighing its share of `shares` (the same by default), with an L2 penalty; features are standardised while
+    fitting and folded back after.
 
     Newton steps with a backtracking line search: the loss is smooth and has a few dozen weights, so a handful
     of steps reach the optimum that hundreds of gradient steps only approach."""
     stacked = np.vstack([cases.features for cases in case_sets if len(cases.features)])
     mean, scale = stacked.mean(axis=0), stacked.std(axis=0) + 1e-9
-    prepared = [_segments(cases, mean, scale) for cases in case_sets if len(cases.features)]
+    given = [1.0] * len(case_sets) if shares is None else list(shares)
+    if len(given) != len(case_sets) or min(given) < 0 or sum(given) <= 0:
+        raise ValueError(f"shares must be one non-negative number per case set, not all zero; got {given}")
+    prepared = [
+        (*_segments(cases, mean, scale), share)
+        for cases, share in zip(case_sets, given, strict=True)
+        if len(cases.features) and share > 0
+    ]
     weights = np.zeros(len(FEATURES))
     loss, gradient, hessian = _softmax_loss(prepared, weights, l2)
     for _ in range(steps):
@@ -194,16 +204,17 @@ def _segments(cases: CaseSet, mean: np.ndarray, scale: np.ndarray) -> tuple[np.n
 
 
 def _softmax_loss(
-    prepared: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], weights: np.ndarray, l2: float
+    prepared: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, float]], weights: np.ndarray, l2: float
 ) -> tuple[float, np.ndarray, np.ndarray]:
-    """The mean negative log-probability of the right candidates per question (case sets weighing the same),
+    """The mean negative log-probability of the right candidates per question (case sets weighing their share),
     with its gradient and a positive definite Hessian: the covariance of the features under the model (exact
     when a question has one right candidate) plus the L2 term."""
     loss = l2 * float(weights @ weights)
     gradient = 2 * l2 * weights
     hessian = 2 * l2 * np.eye(len(weights))
     used = [part for part in prepared if len(part[1])]
-    for z, starts, right in used:
+    total = sum(part[3] for part in used) or 1.0
+    for z, starts, right, weight in used:
         scores = z @ weights
         question = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(scores))))
         # Both sums shifted by their own maximum: far-off trial weights must not underflow the right ones to 0.
@@ -214,7 +225,7 @@ def _softmax_loss(
         all_mass, right_mass = np.add.reduceat(exp_all, starts), np.add.reduceat(exp_right, starts)
         p_all = exp_all / all_mass[question]
         p_right = exp_right / right_mass[question]
-        share = 1.0 / (len(starts) * len(used))
+        share = weight / (total * len(starts))
         log_all, log_right = top_all + np.log(all_mass), top_right + np.log(right_mass)
         loss += float(np.sum(log_all - log_right)) * share
         gradient += z.T @ (p_all - p_right) * share

@@ -48,6 +48,29 @@ def test_softmax_generalises_like_coordinate_ascent() -> None:
     assert p1_softmax > 0.4  # chance is 1 / 8
 
 
+def _favouring(feature: str, seed: int) -> CaseSet:
+    """Questions whose right candidate is the one highest on `feature` alone."""
+    rng = np.random.default_rng(seed)
+    rows = rng.normal(size=(200 * 8, len(FEATURES)))
+    relevant = np.zeros(len(rows), dtype=bool)
+    relevant[np.arange(200) * 8 + rows[:, FEATURES.index(feature)].reshape(200, 8).argmax(axis=1)] = True
+    return CaseSet(rows, relevant, np.arange(200) * 8, 200)
+
+
+def test_shares_weigh_each_case_set_in_the_fit() -> None:
+    """Two sources wanting different features: the fit leans to the one given the larger share, and a share of 0
+    leaves a set out."""
+    coverage, semantic = _favouring("coverage", 5), _favouring("semantic", 6)
+    even = fit_softmax([coverage, semantic])
+    leaning = fit_softmax([coverage, semantic], shares=[0.9, 0.1])
+    alone = fit_softmax([coverage, semantic], shares=[1.0, 0.0])
+    assert even == pytest.approx(fit_softmax([coverage, semantic], shares=[0.5, 0.5]))
+    assert leaning["coverage"] / leaning["semantic"] > 2 * even["coverage"] / even["semantic"]
+    assert abs(alone["semantic"]) < 0.1 * alone["coverage"]
+    with pytest.raises(ValueError, match="shares"):
+        fit_softmax([coverage, semantic], shares=[1.0])
+
+
 def test_stronger_l2_shrinks_the_weights() -> None:
     cases = [_cases(3)]
     loose, tight = fit_softmax(cases, l2=1e-4), fit_softmax(cases, l2=1.0)
