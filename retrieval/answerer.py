@@ -19,7 +19,7 @@ from retrieval.models import Answer, Confidence, Quote, SentenceKind, Source
 from retrieval.parameters import EMBEDDING_FEATURES, FEATURES, WITHIN_ARTICLE, RankingParameters
 from retrieval.semantic import SemanticScorer
 from retrieval.tokenization import tokens
-from retrieval.word_vectors import content_words, soft_coverage_of_rows, word_weights
+from retrieval.word_vectors import content_words, soft_coverage, word_weights
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class Answerer:
         table = self.index.word_vectors
         if table is not None:  # and the words of theirs the index lacks, for soft matching
             unknown = {word: None for text in texts for word in content_words(text) if word not in table.row}
-            texts = [*list(unknown), *texts]
+            texts = [*unknown, *texts]
         self.scorer.embed(texts[: self.scorer.cache_size])
 
     def clean_question(self, question: str) -> str:
@@ -251,7 +251,7 @@ class Answerer:
             cache[s] if s in cache else cache.setdefault(s, table.rows(content_words(text)))
             for s, text in zip(sentences, texts, strict=True)
         ]
-        return soft_coverage_of_rows(vectors, weights, table, rows)
+        return soft_coverage(vectors, weights, table, rows)
 
     def _word_vectors(self, found: Sequence[str]) -> np.ndarray:
         """Unit vectors of words: the index's where it holds the word, else embedded (and cached) by the scorer."""

@@ -75,17 +75,11 @@ def word_weights(found: Sequence[str], doc_freq: Mapping[str, int], total: int) 
 
 
 def soft_coverage(
-    question: np.ndarray, weights: np.ndarray, table: WordVectors, sentences: Sequence[Sequence[str]]
-) -> np.ndarray:
-    """Per sentence (its content words), the idf-weighted mean over the question's words (`question`: their
-    vectors, one row each) of the best cosine with a word of the sentence; 1.0 when every word is there."""
-    return soft_coverage_of_rows(question, weights, table, [table.rows(found) for found in sentences])
-
-
-def soft_coverage_of_rows(
     question: np.ndarray, weights: np.ndarray, table: WordVectors, sentences: Sequence[np.ndarray]
 ) -> np.ndarray:
-    """`soft_coverage` of sentences given as the table rows of their words (`WordVectors.rows`)."""
+    """Per sentence (the table rows of its content words, `WordVectors.rows`), the idf-weighted mean over the
+    question's words (`question`: their vectors, one row each) of the best cosine with a word of the sentence;
+    1.0 when every word is there."""
     result = np.zeros(len(sentences))
     lengths = np.array([len(rows) for rows in sentences], dtype=np.int64)
     if not len(question) or not lengths.any():

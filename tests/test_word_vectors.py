@@ -36,7 +36,7 @@ def test_soft_coverage_rewards_synonyms_and_weighs_rare_words_more() -> None:
     table = WordVectors.build(["Drones and sanctions.", "The weather."], _embed)
     assert table.vocabulary == ["drones", "sanctions", "weather"]
     question = _embed(["uavs", "punishment"])
-    sentences = [["drones", "sanctions"], ["drones"], ["weather"], []]
+    sentences = [table.rows(found) for found in (["drones", "sanctions"], ["drones"], ["weather"], [])]
     found = soft_coverage(question, np.array([1.0, 3.0]), table, sentences)
     assert found.tolist() == pytest.approx([1.0, 0.25, 0.0, 0.0])
 
@@ -68,7 +68,6 @@ def test_minilm_brings_a_paraphrase_closer_than_an_unrelated_sentence() -> None:
     unrelated = "Stoltenberg received the Swedish Prime Minister in Brussels."
     table = WordVectors.build([sanctions, unrelated], scorer.embed)
     asked = content_words("What punishment was handed out over the UAVs?")
-    found = soft_coverage(
-        scorer.embed(asked), np.ones(len(asked)), table, [content_words(sanctions), content_words(unrelated)]
-    )
+    sentences = [table.rows(content_words(text)) for text in (sanctions, unrelated)]
+    found = soft_coverage(scorer.embed(asked), np.ones(len(asked)), table, sentences)
     assert found[0] > found[1] + 0.1
