@@ -221,6 +221,7 @@ class Answerer:
             cosines = np.asarray(index.embeddings[docs]) @ question_vector
             for name, values_of in semantic_features(cosines).items():
                 matrix[:, FEATURES.index(name)] = values_of
+            matrix[:, FEATURES.index("paragraph_semantic")] = self._paragraph_semantic(paragraph_of, question_vector)
         context = context_features(index, spans, docs, question.unique, term_weights, question_vector)
         for name, values_of in context.items():
             matrix[:, FEATURES.index(name)] = values_of
@@ -233,6 +234,14 @@ class Answerer:
             matrix[:, FEATURES.index(f"in_article_rank_{name}")] = rank
             matrix[:, FEATURES.index(f"in_article_gap_{name}")] = gap
         return Candidates(tuple(sentence_ids), matrix, tuple(sentence_terms))
+
+    def _paragraph_semantic(self, paragraphs: Sequence[int], question_vector: np.ndarray) -> np.ndarray:
+        """The cosine of the question with each candidate's paragraph embedded whole (zeros without paragraph
+        embeddings): a sentence can answer what only its paragraph, read together, says."""
+        table = self.index.paragraph_embeddings
+        if table is None:
+            return np.zeros(len(paragraphs))
+        return np.asarray(table[np.asarray(paragraphs, dtype=np.int64)]) @ question_vector
 
     def _soft_coverage(self, question: Question, sentences: Sequence[int], texts: Sequence[str]) -> np.ndarray:
         """`soft_coverage` of each candidate (sentence ids and texts): zeros when the index has no word vectors."""

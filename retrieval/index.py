@@ -9,6 +9,7 @@ import logging
 import pickle
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 COLUMNS = ("article", "start", "end", "paragraph", "position", "kind")
 _STATS = "index.json"
 _VOCABULARY = "vocabulary.txt"
+_PARAGRAPH_EMBEDDINGS = "paragraph_embeddings.npy"
 ENGINES = ("sentence", "paragraph", "article")
 Progress = Callable[[int, int], None]  # (articles done, articles in all)
 
@@ -61,6 +63,7 @@ class SentenceIndex:
         state: UpdateState | None = None,
         paragraph_first: np.ndarray | None = None,
         word_vectors: WordVectors | None = None,
+        paragraph_embeddings: np.ndarray | None = None,
     ) -> None:
         self.articles = articles
         self.columns = columns  # per sentence: COLUMNS
@@ -68,6 +71,7 @@ class SentenceIndex:
         self.sentence_terms = sentence_terms  # the index terms of every body sentence
         self.embeddings = embeddings  # unit vectors of the body sentences, or None
         self.word_vectors = word_vectors  # unit vectors of their content words (with the embeddings), or None
+        self.paragraph_embeddings = paragraph_embeddings  # unit vectors of the paragraphs (with embeddings), or None
         self.sentences = engines["sentence"]
         self.paragraphs = engines["paragraph"]
         self.article_engine = engines["article"]
@@ -101,6 +105,12 @@ class SentenceIndex:
         """The text of article `number` (without reading its metadata)."""
         articles = self.articles
         return articles.text(number) if isinstance(articles, ArticleTable) else articles[number].text
+
+    def paragraph_texts(self) -> list[str]:
+        """Each paragraph as its body sentences joined by spaces, in paragraph order (what its embedding reads)."""
+        texts = [self.sentence(int(i)).text for i in np.asarray(self.body).tolist()]
+        bounds = np.asarray(self.paragraph_first).tolist()
+        return [" ".join(texts[lo:hi]) for lo, hi in pairwise(bounds)]
 
     def article_number(self, article_id: str) -> int | None:
         """The number of the article with this id (the last, should ids repeat), None when there is none."""
@@ -136,6 +146,8 @@ class SentenceIndex:
             np.save(directory / "embeddings.npy", self.embeddings)
         if self.word_vectors is not None:
             self.word_vectors.save(directory)
+        if self.paragraph_embeddings is not None:
+            np.save(directory / _PARAGRAPH_EMBEDDINGS, self.paragraph_embeddings)
         for part, engine in zip(ENGINES, (self.sentences, self.paragraphs, self.article_engine), strict=True):
             (directory / part).mkdir()
             engine.save(directory / part)
@@ -157,6 +169,10 @@ class SentenceIndex:
             embedded = directory / "embeddings.npy"
             embeddings = np.load(embedded, mmap_mode="r") if embedded.exists() else None
             word_vectors = WordVectors.load(directory)
+            paragraphs = directory / _PARAGRAPH_EMBEDDINGS
+            paragraph_embeddings = np.load(paragraphs, mmap_mode="r") if paragraphs.exists() else None
+            if paragraph_embeddings is not None and len(paragraph_embeddings) != len(paragraph_first) - 1:
+                raise ValueError("the paragraph embeddings do not match the paragraphs")
             articles = ArticleTable(directory)
         except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as error:
             raise EngineError(f"cannot read the index in {directory}: {error}") from error
@@ -176,6 +192,7 @@ class SentenceIndex:
             embeddings,
             paragraph_first=paragraph_first,
             word_vectors=word_vectors,
+            paragraph_embeddings=paragraph_embeddings,
         )
 
     @staticmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from multiprocessing.pool import Pool
 
@@ -40,6 +40,7 @@ class Previous:
     text: Callable[[int], str]  # article number -> its text
     embeddings: np.ndarray | None  # None: made by another model, or absent
     word_vectors: WordVectors | None = None  # the same for the vectors of words
+    paragraph_vectors: Mapping[str, np.ndarray] | None = None  # the same for paragraphs, by their text
 
 
 def build_index(
@@ -85,6 +86,8 @@ def build_index(
         old_words = previous.word_vectors if previous is not None else None
         texts = (index.sentence(int(i)).text for i in index.body.tolist())
         index.word_vectors = WordVectors.build(texts, embed, old_words)
+        old_paragraphs = previous.paragraph_vectors if previous is not None else None
+        index.paragraph_embeddings = _paragraph_embeddings(index.paragraph_texts(), embed, old_paragraphs or {})
     elif embedder is not None and index.stats.sentences > params.semantic_max_sentences:
         log.info("%d sentences exceed semantic_max_sentences: ranking without embeddings", index.stats.sentences)
     index.stats = replace(index.stats, build_seconds=round(time.perf_counter() - began, 3))
@@ -205,6 +208,13 @@ def _embeddings(
     if len(missing):
         vectors[missing] = _embedded(index, embed, missing)
     return vectors
+
+
+def _paragraph_embeddings(texts: Sequence[str], embed: Embedder, known: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Unit vectors of the paragraphs: the `known` ones (by text) reused, the others embedded."""
+    missing = [text for text in dict.fromkeys(texts) if text not in known]
+    made = dict(zip(missing, np.asarray(embed(missing), dtype=np.float32), strict=True)) if missing else {}
+    return np.array([made[text] if text in made else known[text] for text in texts], dtype=np.float32)
 
 
 def _embedded(index: SentenceIndex, embed: Embedder, body: np.ndarray) -> np.ndarray:

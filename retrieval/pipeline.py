@@ -24,7 +24,7 @@ from retrieval.store import IndexDamaged, current_generation, write_generation
 log = logging.getLogger(__name__)
 
 # Bump when sentence splitting, tokenization or the on-disk layout change: old indexes are then rebuilt.
-INDEX_FORMAT = 8  # 8: word vectors for soft matching
+INDEX_FORMAT = 9  # 8: word vectors for soft matching; 9: paragraph embeddings
 # Settings the per-article records depend on: when they change, an update cannot keep any article's records.
 _SPLITTING = ("max_sentence_chars", "clean")
 
@@ -172,5 +172,8 @@ def _previous(directory: Path, meta: dict[str, Any], params: IndexParameters, mo
         log.warning("cannot update the index in %s (%s): rebuilding it", directory.parent, error)
         return None
     same_model = model is not None and meta.get("model") == model
-    embeddings = index.embeddings if same_model else None
-    return Previous(state, index.article_text, embeddings, index.word_vectors if same_model else None)
+    if not same_model:
+        return Previous(state, index.article_text, None)
+    paragraphs = index.paragraph_embeddings
+    known = dict(zip(index.paragraph_texts(), paragraphs, strict=True)) if paragraphs is not None else None
+    return Previous(state, index.article_text, index.embeddings, index.word_vectors, known)

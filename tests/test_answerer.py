@@ -243,3 +243,29 @@ def test_soft_coverage_finds_the_paraphrase_closest_in_its_words(answerer: Answe
         .features[:, FEATURES.index("soft_coverage")]
         .any()
     )
+
+
+def test_paragraph_semantic_compares_the_question_with_its_whole_paragraph(answerer: Answerer) -> None:
+    # Each candidate reads the cosine of the question with its paragraph embedded whole (its body sentences joined):
+    # the same for the sentences of one paragraph, and none on the lexical path.
+    question = read_question("Who said this kind of information is not always true?")
+    found = answerer.candidates(question)
+    assert answerer.scorer is not None and answerer.index.paragraph_embeddings is not None
+    values = found.features[:, FEATURES.index("paragraph_semantic")]
+    paragraph_of = [int(answerer.index.columns["paragraph"][s]) for s in found.sentences]
+    texts = answerer.index.paragraph_texts()
+    vector = answerer.scorer.embed([question.text])[0]
+    expected = answerer.scorer.embed([texts[p] for p in paragraph_of]) @ vector
+    assert values == pytest.approx(expected, abs=1e-5)
+    assert len(set(paragraph_of)) > 1 and len(set(np.round(values, 6))) > 1
+    lexical = Answerer(answerer.index, answerer.ranking)
+    assert not lexical.candidates(question).features[:, FEATURES.index("paragraph_semantic")].any()
+
+
+def test_paragraph_texts_join_the_body_sentences_of_each_paragraph(answerer: Answerer) -> None:
+    index = answerer.index
+    texts = index.paragraph_texts()
+    assert len(texts) == index.stats.paragraphs
+    first = [index.sentence(int(i)).text for i in index.body[index.paragraph_first[0] : index.paragraph_first[1]]]
+    assert texts[0] == " ".join(first) and texts[0]
+    assert all(text.strip() for text in texts)

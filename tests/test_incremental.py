@@ -198,7 +198,7 @@ def test_settings_that_change_splitting_rebuild_in_full(corpus: Path, tmp_path: 
     assert len(reads) == 5
 
 
-def test_update_embeds_only_new_sentences() -> None:
+def test_update_embeds_only_new_sentences_words_and_paragraphs() -> None:
     articles = list(load_corpus(SEEDS).articles)
     embedded: list[str] = []
 
@@ -211,20 +211,30 @@ def test_update_embeds_only_new_sentences() -> None:
     first = build_index(articles[:4], params, 400, embedder=lambda: embed)
     assert first.state is not None and first.embeddings is not None
     before = len(embedded)
-    assert first.word_vectors is not None
-    previous = Previous(first.state, lambda number: articles[number].text, first.embeddings, first.word_vectors)
+    assert first.word_vectors is not None and first.paragraph_embeddings is not None
+    known = dict(zip(first.paragraph_texts(), first.paragraph_embeddings, strict=True))
+    previous = Previous(first.state, lambda number: articles[number].text, first.embeddings, first.word_vectors, known)
     updated = build_index(articles, params, 400, embedder=lambda: embed, previous=previous)
     assert updated.word_vectors is not None
     new_words = set(updated.word_vectors.vocabulary) - set(first.word_vectors.vocabulary)
     assert new_words  # the fifth article brings words of its own
+    new_paragraphs = set(updated.paragraph_texts()) - set(known)
+    assert new_paragraphs  # and paragraphs
     assert sorted(embedded[before:]) == sorted(
-        [*new_words, *(updated.sentence(int(i)).text for i in updated.body[first.stats.sentences :].tolist())]
+        [
+            *new_words,
+            *(updated.sentence(int(i)).text for i in updated.body[first.stats.sentences :].tolist()),
+            *new_paragraphs,
+        ]
     )
     full = build_index(articles, params, 400, embedder=lambda: embed)
     assert updated.embeddings is not None and full.embeddings is not None and full.word_vectors is not None
     assert np.array_equal(updated.embeddings, full.embeddings)
     assert updated.word_vectors.vocabulary == full.word_vectors.vocabulary
     assert np.array_equal(updated.word_vectors.vectors, full.word_vectors.vectors)
+    assert updated.paragraph_embeddings is not None and full.paragraph_embeddings is not None
+    assert np.array_equal(updated.paragraph_embeddings, full.paragraph_embeddings)
+    assert len(full.paragraph_embeddings) == full.stats.paragraphs
 
 
 def test_an_article_whose_digest_ends_in_a_zero_byte_is_still_recognised(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from retrieval import index as index_module
@@ -85,7 +86,7 @@ def test_interrupted_build_leaves_the_previous_index(
     assert builds == []  # the old index was intact and is used as is
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "pointer", "meta"])
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "pointer", "meta", "paragraphs"])
 def test_damaged_index_is_reported_in_one_line_and_rebuilt(
     corpus: Path, tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -100,6 +101,9 @@ def test_damaged_index_is_reported_in_one_line_and_rebuilt(
         target.write_bytes(b"x" * target.stat().st_size)
     elif damage == "pointer":
         (store / CURRENT).write_text("nowhere\n")
+    elif damage == "paragraphs":  # a paragraph embedding short
+        vectors = np.load(generation / "paragraph_embeddings.npy")
+        np.save(generation / "paragraph_embeddings.npy", vectors[:-1])
     else:
         (generation / "meta.json").write_text("{not json")
     with caplog.at_level(logging.WARNING):
@@ -119,5 +123,7 @@ def test_answers_survive_a_restart(corpus: Path, tmp_path: Path) -> None:
     assert built.index.word_vectors is not None and loaded.index.word_vectors is not None
     assert built.index.word_vectors.vocabulary == loaded.index.word_vectors.vocabulary
     assert (built.index.word_vectors.vectors == loaded.index.word_vectors.vectors).all()
+    assert built.index.paragraph_embeddings is not None and loaded.index.paragraph_embeddings is not None
+    assert (built.index.paragraph_embeddings == loaded.index.paragraph_embeddings).all()
     for question in ["How many Iranian individuals?", "who sends UAVs to Moscow?"]:
         assert built.answer(question, 5) == loaded.answer(question, 5)
