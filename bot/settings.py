@@ -58,6 +58,7 @@ _SCHEMA: dict[tuple[str, str], type] = {
     ("index", "max_sentence_chars"): int,
     ("index", "semantic"): bool,
     ("index", "semantic_max_sentences"): int,
+    ("index", "token_dimensions"): int,
     ("ranking", "candidates"): int,
     ("ranking", "paragraphs"): int,
     ("ranking", "semantic_candidates"): int,
@@ -163,6 +164,8 @@ def _check_range(section: str, key: str, value: Any, where: str) -> None:
     positive |= {"questions_per_minute", "auto_threshold"}
     if key in positive and value < 1:
         raise SettingsError(f"{where}: must be at least 1, got {value}")
+    if key == "token_dimensions" and not 0 <= value <= 384:  # MiniLM's own dimensions
+        raise SettingsError(f"{where}: must be between 0 and 384, got {value}")
     if key == "semantic_candidates" and value < 0:
         raise SettingsError(f"{where}: must be at least 0, got {value}")
     if key == "top_k" and value > 50:
@@ -251,6 +254,7 @@ def _build(
         max_sentence_chars=get("index", "max_sentence_chars", 400),
         semantic=get("index", "semantic", True),
         semantic_max_sentences=get("index", "semantic_max_sentences", 20_000),
+        token_dimensions=get("index", "token_dimensions", 128),
     )
     defaults = RankingParameters()
     ranking = RankingParameters(

@@ -32,9 +32,11 @@ ABSTENTION_FEATURES: tuple[str, ...] = (
     "unseen_names",  # share of the question's names (capitalised words) no sentence of the corpus uses
     "top_semantic",  # cosine of question and top quote embeddings (0 without embeddings)
     "best_semantic",  # the best cosine among every candidate
+    "top_maxsim",  # how closely the top quote's words, read in context, match the question's (0 without)
+    "best_maxsim",  # the best of that among the first quotes
 )
 # Features that need sentence embeddings; the lexical model (indexes without them) does without.
-SEMANTIC_FEATURES = frozenset({"top_semantic", "best_semantic"})
+SEMANTIC_FEATURES = frozenset({"top_semantic", "best_semantic", "top_maxsim", "best_maxsim"})
 BIAS = "bias"
 L2 = 1.0  # ridge on standardised features: the seeds give few unanswerable questions to learn from
 _FIRST = 5  # quotes the "best_" features look at: a reader sees these
@@ -104,9 +106,14 @@ class AbstentionModel:
 
 
 def evidence(
-    question: Question, ranked: Sequence[Ranked], index: SentenceIndex, question_vector: np.ndarray | None
+    question: Question,
+    ranked: Sequence[Ranked],
+    index: SentenceIndex,
+    question_vector: np.ndarray | None,
+    question_pieces: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """The abstention features of a question whose candidates are `ranked` (best first, at least one)."""
+    """The abstention features of a question whose candidates are `ranked` (best first, at least one);
+    `question_pieces`: its content pieces projected as the index's token vectors are (TokenProjection)."""
     total = index.stats.sentences
     weight_of = {term: idf(index.doc_freq, total, term) for term in question.unique}
     mass = sum(weight_of.values()) or 1.0
@@ -135,12 +142,18 @@ def evidence(
         "unseen_names": sum(_unseen(index, name) for name in names) / len(names) if names else 0.0,
         "top_semantic": 0.0,
         "best_semantic": 0.0,
+        "top_maxsim": 0.0,
+        "best_maxsim": 0.0,
     }
     if question_vector is not None and index.embeddings is not None:
         docs = np.searchsorted(index.body, [candidate.sentence for candidate in ranked])
         cosines = np.asarray(index.embeddings[np.sort(docs)]) @ question_vector
         values["top_semantic"] = float(np.asarray(index.embeddings[top_doc]) @ question_vector)
         values["best_semantic"] = float(cosines.max())
+    if question_pieces is not None and index.token_vectors is not None:
+        first = np.searchsorted(index.body, [candidate.sentence for candidate in ranked[:_FIRST]])
+        matched = index.token_vectors.maxsim(question_pieces, first.tolist())
+        values["top_maxsim"], values["best_maxsim"] = float(matched[0]), float(matched.max())
     return values
 
 

@@ -122,7 +122,7 @@ class Answerer:
         """What the abstention model reads about a question and its ranked candidates (at least one)."""
         # The scorer's cache already holds the question's embedding: `candidates` made it.
         vector = self.scorer.embed([question.text])[0] if self.scorer is not None else None
-        return evidence(question, ranked, self.index, vector)
+        return evidence(question, ranked, self.index, vector, self._question_pieces(question.text))
 
     def prepare(self, questions: Sequence[str]) -> None:
         """Embed questions about to be asked in one batch (far cheaper than one by one); answers stay the same."""
@@ -135,6 +135,8 @@ class Answerer:
             except QuestionError:
                 continue  # answer() refuses it before any embedding
         # The scorer's cache keeps them for `candidates`; more than it holds would only be embedded twice.
+        if self.index.token_vectors is not None:  # their token states come from the same pass of the model
+            self.scorer.prepare_tokens(texts[: self.scorer.cache_size])
         table = self.index.word_vectors
         if table is not None:  # and the words of theirs the index lacks, for soft matching
             unknown = {word: None for text in texts for word in content_words(text) if word not in table.row}
@@ -222,6 +224,7 @@ class Answerer:
             for name, values_of in semantic_features(cosines).items():
                 matrix[:, FEATURES.index(name)] = values_of
             matrix[:, FEATURES.index("paragraph_semantic")] = self._paragraph_semantic(paragraph_of, question_vector)
+            matrix[:, FEATURES.index("token_maxsim")] = self._token_maxsim(question.text, docs)
         context = context_features(index, spans, docs, question.unique, term_weights, question_vector)
         for name, values_of in context.items():
             matrix[:, FEATURES.index(name)] = values_of
@@ -242,6 +245,20 @@ class Answerer:
         if table is None:
             return np.zeros(len(paragraphs))
         return np.asarray(table[np.asarray(paragraphs, dtype=np.int64)]) @ question_vector
+
+    def _token_maxsim(self, question: str, docs: Sequence[int]) -> np.ndarray:
+        """`token_maxsim` of each candidate (body doc ids): zeros when the index has no token vectors."""
+        pieces = self._question_pieces(question)
+        if pieces is None or self.index.token_vectors is None:
+            return np.zeros(len(docs))
+        return self.index.token_vectors.maxsim(pieces, docs)
+
+    def _question_pieces(self, question: str) -> np.ndarray | None:
+        """The question's content pieces, projected as the index's token vectors; None when it has none."""
+        table = self.index.token_vectors
+        if table is None or self.scorer is None:
+            return None
+        return table.projection.project(self.scorer.token_states(question))
 
     def _soft_coverage(self, question: Question, sentences: Sequence[int], texts: Sequence[str]) -> np.ndarray:
         """`soft_coverage` of each candidate (sentence ids and texts): zeros when the index has no word vectors."""

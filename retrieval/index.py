@@ -22,6 +22,7 @@ from retrieval.parameters import IndexParameters
 from retrieval.records import BODY, KINDS, UpdateState
 from retrieval.stored_array import StoredArray
 from retrieval.term_arrays import TermArrays, TermCounts, load_words, save_words
+from retrieval.token_vectors import TokenVectors
 from retrieval.word_vectors import WordVectors
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class SentenceIndex:
         paragraph_first: np.ndarray | None = None,
         word_vectors: WordVectors | None = None,
         paragraph_embeddings: np.ndarray | None = None,
+        token_vectors: TokenVectors | None = None,
     ) -> None:
         self.articles = articles
         self.columns = columns  # per sentence: COLUMNS
@@ -72,6 +74,7 @@ class SentenceIndex:
         self.embeddings = embeddings  # unit vectors of the body sentences, or None
         self.word_vectors = word_vectors  # unit vectors of their content words (with the embeddings), or None
         self.paragraph_embeddings = paragraph_embeddings  # unit vectors of the paragraphs (with embeddings), or None
+        self.token_vectors = token_vectors  # the body sentences' contextual piece vectors (with embeddings), or None
         self.sentences = engines["sentence"]
         self.paragraphs = engines["paragraph"]
         self.article_engine = engines["article"]
@@ -148,6 +151,8 @@ class SentenceIndex:
             self.word_vectors.save(directory)
         if self.paragraph_embeddings is not None:
             np.save(directory / _PARAGRAPH_EMBEDDINGS, self.paragraph_embeddings)
+        if self.token_vectors is not None:
+            self.token_vectors.save(directory)
         for part, engine in zip(ENGINES, (self.sentences, self.paragraphs, self.article_engine), strict=True):
             (directory / part).mkdir()
             engine.save(directory / part)
@@ -173,6 +178,9 @@ class SentenceIndex:
             paragraph_embeddings = np.load(paragraphs, mmap_mode="r") if paragraphs.exists() else None
             if paragraph_embeddings is not None and len(paragraph_embeddings) != len(paragraph_first) - 1:
                 raise ValueError("the paragraph embeddings do not match the paragraphs")
+            token_vectors = TokenVectors.load(directory)
+            if token_vectors is not None and len(token_vectors) != stats.sentences:
+                raise ValueError("the token vectors do not match the sentences")
             articles = ArticleTable(directory)
         except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as error:
             raise EngineError(f"cannot read the index in {directory}: {error}") from error
@@ -193,6 +201,7 @@ class SentenceIndex:
             paragraph_first=paragraph_first,
             word_vectors=word_vectors,
             paragraph_embeddings=paragraph_embeddings,
+            token_vectors=token_vectors,
         )
 
     @staticmethod

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from multiprocessing.pool import Pool
+from typing import Protocol
 
 import numpy as np
 from nltk.tokenize.punkt import PunktParameters
@@ -25,11 +26,26 @@ from retrieval.parameters import IndexParameters
 from retrieval.records import Records, UpdateState
 from retrieval.sentences import train_punkt, training_digest
 from retrieval.term_arrays import TermCounts
+from retrieval.token_vectors import TokenProjection, TokenVectors, quantise
 from retrieval.word_vectors import WordVectors
 
 log = logging.getLogger(__name__)
 
 Embedder = Callable[[Sequence[str]], np.ndarray]  # texts -> unit vectors, one row each
+_TOKEN_CHUNK = 4096  # sentences encoded at once: their token states (dozens of 384 floats each) are projected
+# before the next; the projection is fitted on the first.
+
+
+class Encoder(Protocol):
+    """What the index embeds with (retrieval/semantic.py `SemanticScorer`)."""
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of the texts, one row each."""
+        ...
+
+    def embed_with_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The same, and each text's content-piece states (one row each)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -41,6 +57,7 @@ class Previous:
     embeddings: np.ndarray | None  # None: made by another model, or absent
     word_vectors: WordVectors | None = None  # the same for the vectors of words
     paragraph_vectors: Mapping[str, np.ndarray] | None = None  # the same for paragraphs, by their text
+    token_vectors: TokenVectors | None = None  # the same for the sentences' token vectors
 
 
 def build_index(
@@ -48,13 +65,14 @@ def build_index(
     params: IndexParameters,
     max_sentence_chars: int,
     progress: Progress | None = None,
-    embedder: Callable[[], Embedder | None] | None = None,
+    embedder: Callable[[], Encoder | None] | None = None,
     previous: Previous | None = None,
     workers: int | None = None,
 ) -> SentenceIndex:
     """Split every article into sentences, tokenize them and index sentences, paragraphs and articles — or, given
     the `previous` index, only the articles it does not hold. With an `embedder` (called only when needed: it
-    may load a model), also embed the body sentences when the corpus is within the semantic size limit.
+    may load a model), also embed the body sentences (and keep their token vectors), their words and paragraphs
+    when the corpus is within the semantic size limit.
     `workers`: processes reading articles (default: every core for a large corpus)."""
     began = time.perf_counter()
     kept = np.full(len(articles), -1, dtype=np.int64)  # article -> its number in the previous records, or -1
@@ -79,15 +97,15 @@ def build_index(
         learned_from = previous.state.training_digest
         log.info("updated the index: %d articles kept, %d read", len(articles) - len(unread), len(unread))
     index = _assemble(articles, records, params, UpdateState(records, punkt, learned_from, lexicon))
-    embed = embedder() if embedder is not None and 0 < index.stats.sentences <= params.semantic_max_sentences else None
-    if embed is not None:
-        old_vectors = previous.embeddings if previous is not None else None
-        index.embeddings = _embeddings(index, embed, old_vectors, source)
+    within = 0 < index.stats.sentences <= params.semantic_max_sentences
+    encoder = embedder() if embedder is not None and within else None
+    if encoder is not None:
+        index.embeddings, index.token_vectors = _embeddings(index, encoder, params.token_dimensions, previous, source)
         old_words = previous.word_vectors if previous is not None else None
         texts = (index.sentence(int(i)).text for i in index.body.tolist())
-        index.word_vectors = WordVectors.build(texts, embed, old_words)
+        index.word_vectors = WordVectors.build(texts, encoder.embed, old_words)
         old_paragraphs = previous.paragraph_vectors if previous is not None else None
-        index.paragraph_embeddings = _paragraph_embeddings(index.paragraph_texts(), embed, old_paragraphs or {})
+        index.paragraph_embeddings = _paragraph_embeddings(index.paragraph_texts(), encoder.embed, old_paragraphs or {})
     elif embedder is not None and index.stats.sentences > params.semantic_max_sentences:
         log.info("%d sentences exceed semantic_max_sentences: ranking without embeddings", index.stats.sentences)
     index.stats = replace(index.stats, build_seconds=round(time.perf_counter() - began, 3))
@@ -196,18 +214,53 @@ def _assemble(
 
 
 def _embeddings(
-    index: SentenceIndex, embed: Embedder, old_vectors: np.ndarray | None, source: np.ndarray | None
-) -> np.ndarray:
-    """Unit vectors of the body sentences: the previous index's rows where it holds the sentence, new ones else."""
+    index: SentenceIndex, encoder: Encoder, dimensions: int, previous: Previous | None, source: np.ndarray | None
+) -> tuple[np.ndarray, TokenVectors | None]:
+    """Unit vectors of the body sentences and their token vectors (with `dimensions`): the previous index's rows
+    where it holds the sentence, new ones else."""
+    old_vectors = previous.embeddings if previous is not None else None
+    old_tokens = previous.token_vectors if previous is not None else None
+    if dimensions and (old_tokens is None or old_tokens.projection.components.shape[1] != dimensions):
+        old_vectors = old_tokens = None  # every sentence is read again, for its token states
     if old_vectors is None or source is None:
-        return _embedded(index, embed, np.arange(len(index.body)))
+        source = np.full(len(index.body), -1, dtype=np.int64)
     reused = source >= 0
-    vectors = np.empty((len(source), old_vectors.shape[1]), dtype=np.float32)
-    vectors[reused] = np.asarray(old_vectors)[source[reused]]
     missing = np.flatnonzero(~reused)
+    texts = [index.sentence(int(index.body[i])).text for i in missing.tolist()]
+    projection = old_tokens.projection if old_tokens is not None else None
+    made, rows, projection = _encode(texts, encoder, dimensions, projection)
+    width = made.shape[1] if len(made) else np.asarray(old_vectors).shape[1]
+    vectors = np.empty((len(source), width), dtype=np.float32)
+    if reused.any():
+        vectors[reused] = np.asarray(old_vectors)[source[reused]]
     if len(missing):
-        vectors[missing] = _embedded(index, embed, missing)
-    return vectors
+        vectors[missing] = made
+    if projection is None:
+        return vectors, None
+    placed: list[np.ndarray | None] = [None] * len(source)
+    for i, found in zip(missing.tolist(), rows, strict=True):
+        placed[i] = found
+    return vectors, TokenVectors.build(placed, projection, old_tokens, source)
+
+
+def _encode(
+    texts: Sequence[str], encoder: Encoder, dimensions: int, projection: TokenProjection | None
+) -> tuple[np.ndarray, list[np.ndarray], TokenProjection | None]:
+    """The texts' unit vectors and, with `dimensions`, their quantised token vectors by `projection` (fitted on
+    the first chunk of texts when None), a chunk of texts at a time."""
+    if not dimensions:
+        return np.asarray(encoder.embed(texts), dtype=np.float32).reshape(len(texts), -1), [], None
+    vectors: list[np.ndarray] = []
+    rows: list[np.ndarray] = []
+    for start in range(0, len(texts), _TOKEN_CHUNK):
+        made, states = encoder.embed_with_tokens(texts[start : start + _TOKEN_CHUNK])
+        if projection is None:
+            projection = TokenProjection.fit(states, dimensions, made.shape[1])
+        vectors.append(np.asarray(made, dtype=np.float32))
+        rows.extend(quantise(projection.project(found)) for found in states)
+    if projection is None:  # no texts, and nothing to fit on
+        return np.zeros((0, 0), dtype=np.float32), [], None
+    return np.concatenate(vectors) if vectors else np.zeros((0, 0), dtype=np.float32), rows, projection
 
 
 def _paragraph_embeddings(texts: Sequence[str], embed: Embedder, known: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -215,8 +268,3 @@ def _paragraph_embeddings(texts: Sequence[str], embed: Embedder, known: Mapping[
     missing = [text for text in dict.fromkeys(texts) if text not in known]
     made = dict(zip(missing, np.asarray(embed(missing), dtype=np.float32), strict=True)) if missing else {}
     return np.array([made[text] if text in made else known[text] for text in texts], dtype=np.float32)
-
-
-def _embedded(index: SentenceIndex, embed: Embedder, body: np.ndarray) -> np.ndarray:
-    texts = [index.sentence(int(index.body[i])).text for i in body.tolist()]
-    return np.asarray(embed(texts), dtype=np.float32)

@@ -12,6 +12,7 @@ CONTEXT_FEATURES: tuple[str, ...] = (
     "semantic_rank",
     "article_semantic",
     "paragraph_semantic",
+    "token_maxsim",
     "neighbour_semantic",
     "neighbour_coverage",
     "soft_coverage",
@@ -23,6 +24,7 @@ EMBEDDING_FEATURES: tuple[str, ...] = (
     "semantic_rank",
     "article_semantic",
     "paragraph_semantic",
+    "token_maxsim",
     "neighbour_semantic",
     "soft_coverage",
     "in_article_rank_semantic",
@@ -70,6 +72,8 @@ class IndexParameters:
     clean: bool = True
     semantic: bool = True  # embed sentences (MiniLM) for the "semantic" ranking feature
     semantic_max_sentences: int = 20_000  # embedding costs 15-30 ms a sentence on a CPU core: larger go lexical
+    # Dimensions kept of each word piece's contextual vector, for the "token_maxsim" feature (0: none stored).
+    token_dimensions: int = 128
 
 
 @dataclass(frozen=True)

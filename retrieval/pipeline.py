@@ -15,7 +15,7 @@ from retrieval.answerer import Answerer
 from retrieval.corpus import MANIFEST, corpus_files, load_corpus
 from retrieval.engine import EngineError
 from retrieval.index import Progress, SentenceIndex
-from retrieval.indexing import Embedder, Previous, build_index
+from retrieval.indexing import Encoder, Previous, build_index
 from retrieval.models import Article
 from retrieval.parameters import IndexParameters, RankingParameters
 from retrieval.semantic import SemanticScorer, SemanticUnavailable, model_version
@@ -24,7 +24,7 @@ from retrieval.store import IndexDamaged, current_generation, write_generation
 log = logging.getLogger(__name__)
 
 # Bump when sentence splitting, tokenization or the on-disk layout change: old indexes are then rebuilt.
-INDEX_FORMAT = 9  # 8: word vectors for soft matching; 9: paragraph embeddings
+INDEX_FORMAT = 10  # 8: word vectors for soft matching; 9: paragraph embeddings; 10: token vectors
 # Settings the per-article records depend on: when they change, an update cannot keep any article's records.
 _SPLITTING = ("max_sentence_chars", "clean")
 
@@ -99,16 +99,11 @@ def load_or_build(
     return SentenceIndex.load(final, index.stats.engine)
 
 
-def _embedder(params: IndexParameters) -> Callable[[], Embedder | None] | None:
+def _embedder(params: IndexParameters) -> Callable[[], Encoder | None] | None:
     """What makes the embedder, called only when the index gets embeddings (loading the model takes seconds)."""
     if not params.semantic:
         return None
-
-    def make() -> Embedder | None:
-        scorer = semantic_scorer(params)
-        return scorer.embed if scorer is not None else None
-
-    return make
+    return functools.partial(semantic_scorer, params)
 
 
 def corpus_fingerprint(
@@ -176,4 +171,4 @@ def _previous(directory: Path, meta: dict[str, Any], params: IndexParameters, mo
         return Previous(state, index.article_text, None)
     paragraphs = index.paragraph_embeddings
     known = dict(zip(index.paragraph_texts(), paragraphs, strict=True)) if paragraphs is not None else None
-    return Previous(state, index.article_text, index.embeddings, index.word_vectors, known)
+    return Previous(state, index.article_text, index.embeddings, index.word_vectors, known, index.token_vectors)

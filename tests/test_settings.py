@@ -47,6 +47,7 @@ def test_environment_then_flags_override() -> None:
         ({"TELEGRAM_API_BASE_URL": "ftp://x"}, {}, "must be an http(s) URL"),
         ({"VERBATIM_RANKING_CONFIDENCE_HIGH": "1.2"}, {}, "must be between 0 and 1, got 1.2"),
         ({"VERBATIM_RANKING_SEMANTIC_CANDIDATES": "-1"}, {}, "must be at least 0, got -1"),
+        ({"VERBATIM_INDEX_TOKEN_DIMENSIONS": "512"}, {}, "must be between 0 and 384, got 512"),
         (
             {"VERBATIM_RANKING_LEXICAL_CONFIDENCE_HIGH": "0.2", "VERBATIM_RANKING_LEXICAL_CONFIDENCE_MEDIUM": "0.4"},
             {},
