@@ -143,12 +143,7 @@ class SemanticScorer:
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32), []
         vectors, states = self._encode(texts, keep_tokens=True)
-        with self._lock:
-            for text, vector in zip(texts, vectors, strict=True):
-                self._cache[text] = vector
-                self._cache.move_to_end(text)
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+        self._remember(self._cache, dict(zip(texts, vectors, strict=True)))
         return vectors, states
 
     def token_states(self, text: str) -> np.ndarray:
@@ -158,25 +153,31 @@ class SemanticScorer:
             if found is not None:
                 self._token_cache.move_to_end(text)
         if found is None:
-            found = self.embed_with_tokens([text])[1][0].astype(np.float16)
-            with self._lock:
-                self._token_cache[text] = found
-                while len(self._token_cache) > self.cache_size:
-                    self._token_cache.popitem(last=False)
+            found = self._remember_tokens([text])[text]
         return found.astype(np.float32)
 
     def prepare_tokens(self, texts: Sequence[str]) -> None:
         """Work out the token states (and embeddings) of texts about to be asked, in one batch."""
         with self._lock:
             new = [text for text in dict.fromkeys(texts) if text not in self._token_cache]
-        if not new:
-            return
-        states = self.embed_with_tokens(new)[1]
+        if new:
+            self._remember_tokens(new)
+
+    def _remember_tokens(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Compute the token states of texts and keep them (as float16) in the token cache."""
+        states = self.embed_with_tokens(texts)[1]
+        made = {text: rows.astype(np.float16) for text, rows in zip(texts, states, strict=True)}
+        self._remember(self._token_cache, made)
+        return made
+
+    def _remember(self, cache: OrderedDict[str, np.ndarray], made: dict[str, np.ndarray]) -> None:
+        """Put entries into an LRU cache, dropping the least recently used beyond `cache_size`."""
         with self._lock:
-            for text, rows in zip(new, states, strict=True):
-                self._token_cache[text] = rows.astype(np.float16)
-            while len(self._token_cache) > self.cache_size:
-                self._token_cache.popitem(last=False)
+            for text, value in made.items():
+                cache[text] = value
+                cache.move_to_end(text)
+            while len(cache) > self.cache_size:
+                cache.popitem(last=False)
 
     def embed(self, sentences: Sequence[str]) -> np.ndarray:
         """Unit-length embeddings of the sentences (one row each), cached by text."""
@@ -186,12 +187,9 @@ class SemanticScorer:
                 self._cache.move_to_end(text)
         new = [text for text in dict.fromkeys(sentences) if text not in found]
         if new:
-            found.update(zip(new, self._encode(new)[0], strict=True))
-            with self._lock:
-                for text in new:
-                    self._cache[text] = found[text]
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
+            made = dict(zip(new, self._encode(new)[0], strict=True))
+            found.update(made)
+            self._remember(self._cache, made)
         if not sentences:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
         return np.stack([found[text] for text in sentences])
