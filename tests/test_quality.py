@@ -21,12 +21,13 @@ SQUAD = SHARED / "squad" / "squad-dev-tune.json"
 SQUAD_TITLES = 3  # a few whole SQuAD articles: quick, and every paragraph of them competes
 
 # Floors: the values measured with the shipped settings (README, "Answer quality"), less a small margin.
-# Measured: tune 0.864 / 0.915 / 0.884, abstention recall 0.3, wrongly abstained 0.034;
-#           holdout 0.645 / 0.774 / 0.707, abstention recall 0.5 (3 of 6), wrongly abstained 0.129 (4 of 31).
-# (Before paragraph embeddings: tune 0.831 / 0.898 / 0.860; holdout 0.677 / 0.710 / 0.688, 3 of 31.)
+# Measured (token matching, 2026-12-03): tune 0.847 / 0.915 / 0.873, abstention recall 0.3, wrongly abstained
+# 0.034 (2 of 59); holdout 0.677 / 0.774 / 0.737, abstention recall 0.5 (3 of 6), wrongly abstained 0.097 (3 of 31).
+# The floors allow one answerable question less, abstention recall none; the wrongly-abstained ceilings are our
+# 5 % on tune and one question more than measured on holdout.
 SEED_FLOORS = {
-    "tune": {"hit_at_1": 0.84, "hit_at_3": 0.89, "mrr_at_5": 0.86, "abstention_recall": 0.29},
-    "holdout": {"hit_at_1": 0.62, "hit_at_3": 0.75, "mrr_at_5": 0.69, "abstention_recall": 0.49},
+    "tune": {"hit_at_1": 0.83, "hit_at_3": 0.89, "mrr_at_5": 0.85, "abstention_recall": 0.29},
+    "holdout": {"hit_at_1": 0.64, "hit_at_3": 0.74, "mrr_at_5": 0.71, "abstention_recall": 0.49},
 }
 # The lexical path (archives over semantic_max_sentences, or the model missing): its own weights and abstention.
 # Measured: tune 0.746 / 0.831 / 0.792, wrongly abstained 0/59; holdout 0.548 / 0.742 / 0.645, 2 of 31.
@@ -36,14 +37,13 @@ LEXICAL_FLOORS = {
 }
 SEED_CEILINGS = {"tune": {"wrongly_abstained": 0.05}, "holdout": {"wrongly_abstained": 0.13}}
 # Confidence labels on the top quote of every question answered (an unanswerable one answered counts as wrong).
-# Measured before paragraph embeddings (still met after): tune high 24/25 right, medium 17/19, low 8/20; holdout
-# high 6/6, medium 11/14, low 4/11.
+# Measured 2026-12-03: tune high 31/32 right, medium 9/11, low 10/21; holdout high 8/8, medium 10/12, low 3/11.
 CONFIDENCE_FLOORS = {
     "tune": {Confidence.HIGH: 0.9, Confidence.MEDIUM: 0.8},
     "holdout": {Confidence.HIGH: 0.83, Confidence.MEDIUM: 0.75},
 }
-# Measured on the first 3 titles (832 questions; a smaller haystack than the whole tuning half; before paragraph
-# embeddings, still met after): P@1 0.845, MRR@5 0.899, R@5 0.969.
+# Measured on the first 3 titles (832 questions; a smaller haystack than the whole tuning half; 2026-12-03):
+# P@1 0.845, MRR@5 0.898, R@5 0.972.
 SQUAD_FLOORS = {"hit_at_1": 0.83, "mrr_at_5": 0.88, "hit_at_5": 0.96}
 
 
