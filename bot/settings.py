@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -115,6 +116,7 @@ def load_settings(
             values[(section, key)] = str((base / value).resolve())
         if key == "token_file" and value:
             values[(section, key)] = str((base / value).resolve())
+    _check_variables(env)
     for (section, key), kind in _SCHEMA.items():
         name = f"VERBATIM_{section.upper()}_{key.upper()}"
         if name in env:
@@ -129,6 +131,17 @@ def load_settings(
         flag = (flags or {}).get(dotted, f"--{key.replace('_', '-')}")
         values[(section, key)] = _check(section, key, value, flag)
     return _build(values, tables, env)
+
+
+def _check_variables(env: Mapping[str, str]) -> None:
+    """A VERBATIM_* variable that names no setting is a typo ("VERBATIM_ANSWER_TOP_K"): say so rather than
+    silently run with the default it meant to change."""
+    known = {f"VERBATIM_{section.upper()}_{key.upper()}" for section, key in _SCHEMA} | {"VERBATIM_CONFIG"}
+    for name in sorted(env):
+        if name.startswith("VERBATIM_") and name not in known:
+            close = difflib.get_close_matches(name.removeprefix("VERBATIM_"), [k[9:] for k in sorted(known)], n=1)
+            hint = f"did you mean VERBATIM_{close[0]}?" if close else "names are VERBATIM_<SECTION>_<KEY>"
+            raise SettingsError(f"{name}: unknown setting ({hint})")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

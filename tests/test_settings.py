@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,13 @@ def test_environment_then_flags_override() -> None:
             "VERBATIM_INDEX_ENGINE: must be one of auto, rank-bm25, bm25s",
         ),
         ({}, {"answers.top_k": 0}, "--top: must be at least 1, got 0"),
+        # A misspelt variable would otherwise leave the default in place without a word.
+        (
+            {"VERBATIM_ANSWER_TOP_K": "5"},
+            {},
+            "VERBATIM_ANSWER_TOP_K: unknown setting (did you mean VERBATIM_ANSWERS_TOP_K?)",
+        ),
+        ({"VERBATIM_COLOUR": "1"}, {}, "VERBATIM_COLOUR: unknown setting (names are VERBATIM_<SECTION>_<KEY>)"),
         ({"TELEGRAM_API_BASE_URL": "ftp://x"}, {}, "must be an http(s) URL"),
         ({"VERBATIM_RANKING_CONFIDENCE_HIGH": "1.2"}, {}, "must be between 0 and 1, got 1.2"),
         ({"VERBATIM_RANKING_SEMANTIC_CANDIDATES": "-1"}, {}, "must be at least 0, got -1"),
@@ -61,7 +69,7 @@ def test_environment_then_flags_override() -> None:
     ],
 )
 def test_wrong_values_name_the_setting(env: dict[str, str], overrides: dict[str, object], message: str) -> None:
-    with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(SettingsError, match=re.escape(message)):
         load_settings(env=env, overrides=overrides, flags={"answers.top_k": "--top"})
 
 
