@@ -139,7 +139,8 @@ def _check_variables(env: Mapping[str, str]) -> None:
     known = {f"VERBATIM_{section.upper()}_{key.upper()}" for section, key in _SCHEMA} | {"VERBATIM_CONFIG"}
     for name in sorted(env):
         if name.startswith("VERBATIM_") and name not in known:
-            close = difflib.get_close_matches(name.removeprefix("VERBATIM_"), [k[9:] for k in sorted(known)], n=1)
+            keys = [k.removeprefix("VERBATIM_") for k in sorted(known)]
+            close = difflib.get_close_matches(name.removeprefix("VERBATIM_"), keys, n=1)
             hint = f"did you mean VERBATIM_{close[0]}?" if close else "names are VERBATIM_<SECTION>_<KEY>"
             raise SettingsError(f"{name}: unknown setting ({hint})")
 
