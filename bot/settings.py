@@ -118,7 +118,7 @@ def load_settings(
             values[(section, key)] = str((base / value).resolve())
     _check_variables(env)
     for (section, key), kind in _SCHEMA.items():
-        name = f"VERBATIM_{section.upper()}_{key.upper()}"
+        name = _variable(section, key)
         if name in env:
             values[(section, key)] = _check(section, key, _parse_env(env[name], kind, name), name)
     if env.get("TELEGRAM_API_BASE_URL"):
@@ -133,15 +133,19 @@ def load_settings(
     return _build(values, tables, env)
 
 
+def _variable(section: str, key: str) -> str:
+    """The environment variable overriding a setting: VERBATIM_<SECTION>_<KEY>."""
+    return f"VERBATIM_{section.upper()}_{key.upper()}"
+
+
 def _check_variables(env: Mapping[str, str]) -> None:
     """A VERBATIM_* variable that names no setting is a typo ("VERBATIM_ANSWER_TOP_K"): say so rather than
     silently run with the default it meant to change."""
-    known = {f"VERBATIM_{section.upper()}_{key.upper()}" for section, key in _SCHEMA} | {"VERBATIM_CONFIG"}
+    known = sorted({_variable(section, key) for section, key in _SCHEMA} | {"VERBATIM_CONFIG"})
     for name in sorted(env):
         if name.startswith("VERBATIM_") and name not in known:
-            keys = [k.removeprefix("VERBATIM_") for k in sorted(known)]
-            close = difflib.get_close_matches(name.removeprefix("VERBATIM_"), keys, n=1)
-            hint = f"did you mean VERBATIM_{close[0]}?" if close else "names are VERBATIM_<SECTION>_<KEY>"
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+            hint = f"did you mean {close[0]}?" if close else "names are VERBATIM_<SECTION>_<KEY>"
             raise SettingsError(f"{name}: unknown setting ({hint})")
 
 
