@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import sys
@@ -11,17 +12,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.rendering import answer_to_json, render_text
+from bot.rendering import answer_to_json, refusal_to_json, render_text
 from bot.service import make_answerer
 from bot.settings import Settings, SettingsError, load_settings
 from retrieval.answerer import QuestionError
 from retrieval.corpus import CorpusError
 from retrieval.engine import EngineError
 from retrieval.pipeline import load_or_build
+from retrieval.store import IndexStoreError
 
 log = logging.getLogger("verbatim")
 
-USER_ERRORS = (SettingsError, CorpusError, QuestionError, EngineError)
+USER_ERRORS = (SettingsError, CorpusError, QuestionError, EngineError, IndexStoreError)
 PROGRESS_FROM = 1000  # articles from which `verbatim index` shows a progress bar
 
 
@@ -36,12 +38,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its request URLs hold the bot token
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        # A line that is not UTF-8 reaches the answerer, which refuses it, instead of ending the loop reading it.
+        sys.stdin.reconfigure(errors="surrogateescape")
     try:
         settings = load_settings(args.config, overrides=_overrides(args), flags=FLAGS)
         code: int = args.run(args, settings)
         return code
     except USER_ERRORS as error:
-        print(f"verbatim: error: {error}", file=sys.stderr)
+        hint = (
+            " (choose another with --index-dir or VERBATIM_CORPUS_INDEX_DIR)"
+            if isinstance(error, IndexStoreError)
+            else ""
+        )
+        print(f"verbatim: error: {error}{hint}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("verbatim: interrupted", file=sys.stderr)
@@ -142,6 +152,8 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
         except QuestionError as error:
             print(f"verbatim: line {number}: {error}", file=sys.stderr)
             failures += 1
+            if args.json:  # one JSON line per question, so that answers still line up with their questions
+                print(json.dumps(refusal_to_json(line, error), ensure_ascii=False))
             continue
         print(json.dumps(answer_to_json(answer), ensure_ascii=False) if args.json else render_text(answer, color))
         if not args.json:

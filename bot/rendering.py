@@ -9,6 +9,13 @@ from retrieval.models import Answer, Quote
 BOLD, DIM, CYAN, YELLOW, RESET = "\033[1m", "\033[2m", "\033[36m", "\033[33m", "\033[0m"
 
 
+def refusal_to_json(question: str, error: Exception) -> dict[str, Any]:
+    """The JSON line of a question that could not be asked: no quotes, and why."""
+    # A line that was not UTF-8 holds surrogates standing for its bytes; JSON output must be valid UTF-8.
+    shown = question.strip().encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return {"question": shown, "abstained": True, "quotes": [], "error": str(error)}
+
+
 def answer_to_json(answer: Answer) -> dict[str, Any]:
     """The documented JSON shape of `verbatim ask --json`."""
     return {

@@ -29,6 +29,8 @@ _MARKUP = re.compile(
     r"</?(?:a|b|i|u|s|em|strong|code|pre|span|div|p|br|blockquote|script|style|img|font|tg-spoiler)\b[^>]*>",
     re.IGNORECASE,
 )
+# Bytes that are not UTF-8, as Python decodes them from the command line and standard input (surrogateescape).
+_UNDECODED = re.compile(r"[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
 NO_WORDS = "the question has no words to search for (only common words, symbols or emoji)"
 NOT_FOUND = "not found in the articles"
@@ -131,7 +133,7 @@ class Answerer:
         texts: list[str] = []
         for question in questions:
             try:
-                texts.append(self.clean_question(question))
+                texts.append(read_question(self.clean_question(question)).text)
             except QuestionError:
                 continue  # answer() refuses it before any embedding
         # The scorer's cache keeps them for `candidates`; more than it holds would only be embedded twice.
@@ -145,6 +147,10 @@ class Answerer:
 
     def clean_question(self, question: str) -> str:
         """The question with control characters removed; raises QuestionError when empty or too long."""
+        if _UNDECODED.search(question):
+            raise QuestionError(
+                "the question holds bytes that are not UTF-8 text: check the encoding of the terminal or the file"
+            )
         text = _MARKUP.sub(" ", _CONTROL.sub(" ", unicodedata.normalize("NFC", question)))
         text = " ".join(text.split())
         if not text:

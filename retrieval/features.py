@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -70,6 +71,8 @@ class Question:
     numbers: frozenset[str] = frozenset()  # the numbers it names ("1973", "12")
 
 
+# Unicode's other symbols (emoji, ©), modifier symbols (skin tones) and private-use characters.
+_SYMBOL_CATEGORIES = frozenset({"So", "Sk", "Co"})
 # The frame of a question ("how many", "how much") asks for a kind of answer; it is not a search term.
 _FRAME = re.compile(r"\bhow (?:many|much)\b", re.IGNORECASE)
 # A capitalised word not at the start of the question: a name the answer is likely to repeat verbatim.
@@ -78,7 +81,9 @@ _NUMBER = re.compile(r"\d[\d,.]*")
 
 
 def read_question(text: str) -> Question:
-    """Tokenize a question and read what kind of answer it expects."""
+    """Tokenize a question and read what kind of answer it expects; emoji and other symbols are set aside (they
+    carry no words to search for, and the embedding model would read them as unknown words)."""
+    text = " ".join("".join(" " if unicodedata.category(c) in _SYMBOL_CATEGORIES else c for c in text).split())
     question_terms = tuple(terms(_FRAME.sub("how", text)))
     lowered = text.lower()
     expects = next((kind for kind, pattern in _EXPECTS if pattern.search(lowered)), None)

@@ -19,7 +19,7 @@ from retrieval.indexing import Encoder, Previous, build_index
 from retrieval.models import Article
 from retrieval.parameters import IndexParameters, RankingParameters
 from retrieval.semantic import SemanticScorer, SemanticUnavailable, model_version
-from retrieval.store import IndexDamaged, current_generation, write_generation
+from retrieval.store import IndexDamaged, IndexStoreError, current_generation, write_generation
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def load_or_build(
     model = model_version() if params.semantic else None
     params = dataclasses.replace(params, semantic=model is not None)
     fingerprint = corpus_fingerprint(corpus, params, articles, model or "")
-    index_dir = index_dir / _corpus_key(corpus, articles)
+    root, index_dir = index_dir, index_dir / _corpus_key(corpus, articles)
     current = None if rebuild else _current(index_dir)
     if current is not None and current[1].get("fingerprint") == fingerprint:
         found = _load(*current)
@@ -94,7 +94,10 @@ def load_or_build(
         "model": model,
         "splitting": {name: getattr(params, name) for name in _SPLITTING},
     }
-    final = write_generation(index_dir, f"index-{fingerprint[:16]}", meta, index.save)
+    try:
+        final = write_generation(index_dir, f"index-{fingerprint[:16]}", meta, index.save)
+    except OSError as error:
+        raise IndexStoreError(f"cannot write the index in {root}: {error.strerror or error}") from error
     # Serve what a restart would: the files just written, memory-mapped, rather than the arrays of the build.
     return SentenceIndex.load(final, index.stats.engine)
 

@@ -21,6 +21,10 @@ class IndexDamaged(Exception):
     """The index on disk is incomplete or corrupt; it will be rebuilt."""
 
 
+class IndexStoreError(Exception):
+    """The index cannot be written where the settings put it (not a directory, no permission, disk full)."""
+
+
 def current_generation(root: Path) -> tuple[Path, dict[str, Any]] | None:
     """The directory and metadata of the index in use, None when there is none; raises IndexDamaged."""
     pointer = root / CURRENT

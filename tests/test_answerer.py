@@ -139,6 +139,20 @@ def test_unaskable_questions_raise_a_clear_error(answerer: Answerer, question: s
         answerer.answer(question)
 
 
+def test_bytes_that_are_not_utf8_are_refused_by_name(answerer: Answerer) -> None:
+    # How Python hands over the byte 0xE9 of a Latin-1 terminal from argv or stdin (surrogateescape).
+    with pytest.raises(QuestionError, match="bytes that are not UTF-8 text"):
+        answerer.answer("drones \udce9")
+
+
+@pytest.mark.parametrize("noisy", ["😀 drones", "drones 😀", "drones 👍🏽", "©drones™"])
+def test_emoji_and_symbols_do_not_change_the_answer(answerer: Answerer, noisy: str) -> None:
+    clean = answerer.answer("drones", 3)
+    answer = answerer.answer(noisy, 3)
+    assert not clean.abstained
+    assert [(q.text, q.confidence) for q in answer.quotes] == [(q.text, q.confidence) for q in clean.quotes]
+
+
 def test_control_characters_markup_and_other_scripts_are_just_text(answerer: Answerer) -> None:
     clean = answerer.answer("How many Iranian individuals did the EU sanction?", 1)
     noisy = answerer.answer("How many\x00 Iranian\x1b individuals did the <b>EU</b> sanction?\u200b", 1)

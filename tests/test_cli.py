@@ -96,6 +96,43 @@ def test_errors_are_one_line_and_nonzero(
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
+def test_stdin_lines_that_cannot_be_asked_keep_their_json_line(tmp_path: Path) -> None:
+    lines = "Who is Peter Stano?\n" + "x" * 2000 + "\ndrones \xe9\nthe of\n"
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "ask", "--json", "--top", "1"],
+        input=lines.encode("latin-1"),  # the third line is Latin-1, not UTF-8
+        capture_output=True,
+        cwd=ROOT,
+        env=os.environ | {"VERBATIM_CORPUS_INDEX_DIR": str(tmp_path)},
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    stderr = result.stderr.decode()
+    assert "Traceback" not in stderr
+    assert "line 2: the question is too long (2,000 characters" in stderr
+    assert "line 3: the question holds bytes that are not UTF-8 text" in stderr
+    answers = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert [a["abstained"] for a in answers] == [False, True, True, True]
+    assert answers[1]["error"].startswith("the question is too long") and answers[1]["quotes"] == []
+    assert answers[2]["question"] == "drones \ufffd" and "not UTF-8" in answers[2]["error"]
+    assert "error" not in answers[3]  # a question of stopwords is asked, and abstains
+    assert answers[0]["quotes"][0]["text"].endswith(
+        "said Peter Stano, a spokesman for the European Union’s diplomatic service."
+    )
+
+
+def test_an_index_directory_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("", encoding="utf-8")
+    result = verbatim("ask", "--index-dir", str(not_a_directory), "drones", index=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"verbatim: error: cannot write the index in {not_a_directory}: Not a directory "
+        "(choose another with --index-dir or VERBATIM_CORPUS_INDEX_DIR)\n"
+    )
+
+
 def test_empty_corpus_directory(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
