@@ -14,8 +14,12 @@ def ablations(settings: Settings) -> dict[str, AnswererFactory]:
     ranking, index = settings.ranking, settings.index
     bm25_only = dict.fromkeys(FEATURES, 0.0) | {"sentence_bm25": 1.0}
     variants = {
-        "ranking": dataclasses.replace(settings, ranking=dataclasses.replace(ranking, weights=bm25_only)),
-        "paragraphs": dataclasses.replace(settings, ranking=dataclasses.replace(ranking, paragraphs=1)),
+        # Both weight tables: archives without embeddings rank by the lexical one.
+        "ranking": dataclasses.replace(
+            settings, ranking=dataclasses.replace(ranking, weights=bm25_only, lexical_weights=bm25_only)
+        ),
+        # No sentence joins the candidates for its paragraph's score (the paragraph's BM25 stays a feature).
+        "paragraphs": dataclasses.replace(settings, ranking=dataclasses.replace(ranking, paragraphs=0)),
         "dedupe": dataclasses.replace(settings, ranking=dataclasses.replace(ranking, duplicate_similarity=1.01)),
         # Both rules: the model's probability threshold and the idf-coverage floor.
         "abstention": dataclasses.replace(
