@@ -27,11 +27,28 @@ _MONTHS = {
     for name in names
 }
 _ISO = re.compile(r"\b((?:19|20)\d\d)-(\d\d)-(\d\d)\b")
-_MONTH_DAY_YEAR = re.compile(r"\b([A-Z][a-z]{2,8})\.? (\d{1,2}), ((?:19|20)\d\d)\b")
-_DAY_MONTH_YEAR = re.compile(r"\b(\d{1,2}) ([A-Z][a-z]{2,8}) ((?:19|20)\d\d)\b")
+_WEEKDAY = r"(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?"
+# One date in any of the three forms; `_PARTS` names its parts.
+_PARTS = re.compile(
+    r"(?P<iy>(?:19|20)\d\d)-(?P<im>\d\d)-(?P<id>\d\d)"
+    r"|(?P<mm>[A-Za-z]{3,9})\.? (?P<md>\d{1,2}),? (?P<my>(?:19|20)\d\d)"
+    r"|(?P<dd>\d{1,2}) (?P<dm>[A-Za-z]{3,9}) (?P<dy>(?:19|20)\d\d)",
+    re.IGNORECASE,
+)
+_DATE = rf"{_WEEKDAY}(?:{re.sub(r'[?]P<[a-z]+>', '', _PARTS.pattern)})\b"
+# A dateline is a line of its own at the top of an article: a labelled date ("date 2022-10-20", "Published: 9
+# September 2024"), a place and a date before a dash ("BRUSSELS, October 20, 2022 - ..."), or a date alone
+# (before a dash or the end of the line). A date inside a sentence is an event, never a publication date.
+_DATELINE = re.compile(
+    rf"^(?:(?:date|dated|published|posted|updated)\b:?\s*(?:on\s+)?{_DATE}"
+    rf"|[A-Z][\w .'’-]{{0,40}},\s*{_DATE}\s*(?:\([\w ]+\)\s*)?[-—–:]"
+    rf"|{_DATE}\s*(?:$|[-—–:|]))",
+    re.IGNORECASE,
+)
 
-# Only the opening of an article is a dateline; a date further down is an event, not a publication date.
+# Only the opening of an article is a dateline: its first few lines, within the first characters.
 DATELINE_CHARS = 400
+DATELINE_LINES = 5
 
 
 def parse_date(text: str) -> dt.date | None:
@@ -43,21 +60,27 @@ def parse_date(text: str) -> dt.date | None:
 
 
 def find_dateline(text: str) -> dt.date | None:
-    """The explicit date at the top of an article ("date 2022-10-20", "October 20, 2022"), if any."""
-    head = text[:DATELINE_CHARS]
-    found: list[tuple[int, dt.date]] = []
-    for match in _ISO.finditer(head):
-        if (date := _make(int(match[1]), int(match[2]), int(match[3]))) is not None:
-            found.append((match.start(), date))
-    for match in _MONTH_DAY_YEAR.finditer(head):
-        month = _MONTHS.get(match[1].lower())
-        if month and (date := _make(int(match[3]), month, int(match[2]))) is not None:
-            found.append((match.start(), date))
-    for match in _DAY_MONTH_YEAR.finditer(head):
-        month = _MONTHS.get(match[2].lower())
-        if month and (date := _make(int(match[3]), month, int(match[1]))) is not None:
-            found.append((match.start(), date))
-    return min(found)[1] if found else None
+    """The explicit date at the top of an article ("date 2022-10-20", "BRUSSELS, October 20, 2022 -"), if any."""
+    lines = [line.strip() for line in text[:DATELINE_CHARS].splitlines() if line.strip()]
+    for line in lines[:DATELINE_LINES]:
+        found = _DATELINE.match(line)
+        match = _PARTS.search(found.group()) if found else None
+        if match is None:
+            continue
+        if match["iy"]:
+            date = _make(int(match["iy"]), int(match["im"]), int(match["id"]))
+        elif match["my"]:
+            date = _month_date(match["my"], match["mm"], match["md"])
+        else:
+            date = _month_date(match["dy"], match["dm"], match["dd"])
+        if date is not None:
+            return date
+    return None
+
+
+def _month_date(year: str, month: str, day: str) -> dt.date | None:
+    number = _MONTHS.get(month.lower())
+    return _make(int(year), number, int(day)) if number else None
 
 
 def _make(year: int, month: int, day: int) -> dt.date | None:

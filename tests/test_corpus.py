@@ -69,6 +69,13 @@ def test_jsonl_and_gzip(corpus_dir: Path) -> None:
         ("BRUSSELS, October 20, 2022 - The chief said things.", dt.date(2022, 10, 20)),
         ("LONDON, 9 December 2022 - The ambassador spoke.", dt.date(2022, 12, 9)),
         ("The ambassador spoke about nothing dated.", None),
+        ("Talks in Brussels\n\nMonday, September 9, 2024\n\nThe EU spoke.", dt.date(2024, 9, 9)),
+        ("Published: 9 September 2024\nThe EU spoke.", dt.date(2024, 9, 9)),
+        ("BRUSSELS, Oct. 20, 2022 (Reuters) - NATO said.", dt.date(2022, 10, 20)),
+        # Dates inside sentences are events, not publication dates (an obituary, an anniversary).
+        ("Arthur Hailey dies\n\nArthur Hailey, born on 5 April 1920, has died at the age of 84.", None),
+        ("Twenty years after the attacks of September 11, 2001, New York opened a museum.", None),
+        ("May 5, 2020 was the day the talks began.", None),
     ],
 )
 def test_date_from_dateline_when_no_manifest_entry(corpus_dir: Path, text: str, expected: dt.date | None) -> None:
