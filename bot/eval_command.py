@@ -13,7 +13,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.report import ReportError, RunReport, load_results, render_text, results, write_report
+from bot.report import (
+    ReportError,
+    RunReport,
+    changes,
+    check_comparable,
+    load_results,
+    render_text,
+    results,
+    write_report,
+)
 from bot.settings import Settings
 from retrieval.answerer import Answerer
 from retrieval.baseline import BaselineAnswerer
@@ -86,6 +95,8 @@ def run_eval(
         old = load_results(args.compare) if args.compare else None
         systems = _systems(args.ablate, product or product_factory(settings), ablations or {})
         benchmark = load_benchmark(args, settings)
+        if old is not None:
+            check_comparable(old, benchmark.title, args.compare)
         evaluations: list[Evaluation] = []
         details = dict(benchmark.details)
         with tempfile.TemporaryDirectory(prefix="verbatim-eval-") as scratch:
@@ -98,7 +109,11 @@ def run_eval(
         run = RunReport(benchmark.title, benchmark.kind, tuple(evaluations), details)
         if args.report:
             write_report(args.report, run, old)
-        write(json.dumps(results(run), ensure_ascii=False) + "\n" if args.json else render_text(run, old))
+        if args.json:
+            numbers = results(run) | ({"changes": changes(old, run)} if old is not None else {})
+            write(json.dumps(numbers, ensure_ascii=False) + "\n")
+        else:
+            write(render_text(run, old))
     except (EvalError, QuestionSetError, SquadError, ReportError, CorpusError) as error:
         sys.stderr.write(f"verbatim: error: {error}\n")
         return 2
@@ -143,14 +158,15 @@ def load_benchmark(args: argparse.Namespace, settings: Settings) -> Benchmark:
         details = {"squad": str(args.squad), "questions": f"{len(chosen)} of {len(squad.questions)}"}
         details |= {"articles (paragraphs)": str(len(squad.articles)), "run at": run_at}
         cases = tuple(expectations(chosen))
-        return Benchmark(f"SQuAD {args.squad.name}", "squad", args.squad, squad.articles, cases, True, details)
+        title = f"SQuAD {args.squad.name}" + _sampled(args.limit, len(chosen))
+        return Benchmark(title, "squad", args.squad, squad.articles, cases, True, details)
     corpus_path: Path = args.corpus or settings.corpus
     corpus = load_corpus(corpus_path)
     questions = load_questions(args.questions, {a.source: a.text for a in corpus.articles})
     if args.split:
         questions = [q for q in questions if q.split == args.split]
     asked = sample(questions, args.limit)
-    title = args.questions.name + (f" ({args.split})" if args.split else "")
+    title = args.questions.name + (f" ({args.split})" if args.split else "") + _sampled(args.limit, len(asked))
     details = {
         "question set": str(args.questions),
         "split": args.split or "all",
@@ -159,6 +175,11 @@ def load_benchmark(args: argparse.Namespace, settings: Settings) -> Benchmark:
     details |= {"corpus": str(corpus_path), "articles": str(len(corpus.articles)), "run at": run_at}
     cases = tuple(expectation(q) for q in asked)
     return Benchmark(title, "questions", corpus_path, corpus.articles, cases, False, details)
+
+
+def _sampled(limit: int | None, count: int) -> str:
+    """How a title names a sample (`--limit`): runs of different samples are not compared."""
+    return f", a sample of {count}" if limit is not None else ""
 
 
 def _systems(

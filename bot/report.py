@@ -79,9 +79,21 @@ def load_results(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ReportError(f"cannot read earlier results {path}: {error}") from error
     systems = data.get("systems") if isinstance(data, dict) else None
-    if not isinstance(systems, dict) or not all(isinstance(s, dict) and "metrics" in s for s in systems.values()):
+    if (
+        not isinstance(systems, dict)
+        or not isinstance(data.get("title"), str)
+        or not isinstance(data.get("details", {}), dict)
+        or not all(isinstance(s, dict) and isinstance(s.get("metrics"), dict) for s in systems.values())
+    ):
         raise ReportError(f"{path} is not a results.json written by `verbatim eval`")
     return data
+
+
+def check_comparable(old: Mapping[str, Any], title: str, path: Path) -> None:
+    """Refuse to compare runs of different questions (another set, split or sample): the changes would mean
+    nothing."""
+    if old["title"] != title:
+        raise ReportError(f"{path} is a run of '{old['title']}', not of '{title}': compare runs of the same questions")
 
 
 def format_value(value: float | int | None, metric: str = "") -> str:
@@ -140,16 +152,26 @@ def misses_text(evaluation: Evaluation, count: int = 10, markdown: bool = False)
     return "\n".join(f"   - {line.strip()}" if markdown and line.startswith("   ") else line for line in lines)
 
 
-def compare_table(old: Mapping[str, Any], run: RunReport, markdown: bool = False) -> str:
+def changes(old: Mapping[str, Any], run: RunReport) -> list[dict[str, Any]]:
     """What changed since an earlier results.json, for every system and metric found in both."""
-    rows = []
+    found = []
     for evaluation in run.evaluations:
-        before = old.get("systems", {}).get(evaluation.system, {}).get("metrics", {})
-        for key, label in metric_rows(run.benchmark):
+        before = old["systems"].get(evaluation.system, {}).get("metrics", {})
+        for key, _ in metric_rows(run.benchmark):
             was, now = before.get(key), getattr(evaluation.metrics, key)
-            if isinstance(was, int | float) and now is not None:
-                change = f"{now - was:+.1f}" if key.endswith("_ms") else f"{now - was:+.3f}"
-                rows.append([evaluation.system, label, format_value(float(was), key), format_value(now, key), change])
+            if isinstance(was, int | float) and not isinstance(was, bool) and now is not None:
+                found.append({"system": evaluation.system, "metric": key, "before": was, "now": now})
+    return found
+
+
+def compare_table(old: Mapping[str, Any], run: RunReport, markdown: bool = False) -> str:
+    """`changes` as a table."""
+    labels = dict(metric_rows(run.benchmark))
+    rows = []
+    for change in changes(old, run):
+        key, was, now = change["metric"], float(change["before"]), change["now"]
+        difference = f"{now - was:+.1f}" if key.endswith("_ms") else f"{now - was:+.3f}"
+        rows.append([change["system"], labels[key], format_value(was, key), format_value(now, key), difference])
     return _table(["system", "metric", "before", "now", "change"], rows, markdown, left=2)
 
 

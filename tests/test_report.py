@@ -140,6 +140,26 @@ def test_compare_with_an_earlier_run(tmp_path: Path) -> None:
     )
 
 
+def test_compare_in_json_and_only_with_a_run_of_the_same_questions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(tmp_path, str(QUESTIONS), "--report", str(tmp_path / "old"))
+    old = tmp_path / "old" / "results.json"
+    code, text = run(tmp_path, str(QUESTIONS), "--json", "--compare", str(old))
+    assert code == 0
+    change = next(c for c in json.loads(text)["changes"] if c["system"] == "product" and c["metric"] == "hit_at_1")
+    assert change == {"system": "product", "metric": "hit_at_1", "before": 1 / 3, "now": 1 / 3}
+    for other in (("--split", "holdout"), ("--limit", "2")):
+        code, text = run(tmp_path, str(QUESTIONS), *other, "--compare", str(old))
+        error = capsys.readouterr().err
+        assert code == 2 and text == ""
+        assert "compare runs of the same questions" in error and error.count("\n") == 1
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"title": "x", "systems": {"product": {"metrics": []}}}', encoding="utf-8")
+    code, _ = run(tmp_path, str(QUESTIONS), "--compare", str(broken))
+    assert code == 2 and "is not a results.json written by `verbatim eval`" in capsys.readouterr().err
+
+
 def test_split_limit_and_ablation(tmp_path: Path) -> None:
     code, text = run(tmp_path, str(QUESTIONS), "--split", "holdout", "--json")
     assert code == 0 and json.loads(text)["systems"]["product"]["metrics"]["questions"] == 2
