@@ -60,6 +60,10 @@ class Previous:
     token_vectors: TokenVectors | None = None  # the same for the sentences' token vectors
 
 
+# An update keeps what the previous index learned only while at least this share of the articles is unchanged.
+UPDATE_SHARE = 0.5
+
+
 def build_index(
     articles: Sequence[Article],
     params: IndexParameters,
@@ -78,6 +82,13 @@ def build_index(
     kept = np.full(len(articles), -1, dtype=np.int64)  # article -> its number in the previous records, or -1
     if previous is not None:
         kept = _unchanged(articles, previous.state.records)
+        if np.count_nonzero(kept >= 0) < len(articles) * UPDATE_SHARE:
+            # Another archive more than a grown one: what the previous index learned (Punkt, the token
+            # projection) would be the other archive's. Build it as a fresh one.
+            log.info("most of the articles are new: building the index in full")
+            kept[:] = -1
+            previous = None
+    if previous is not None:
         punkt, lexicon = _carry_over(articles, kept, previous)
     unread = [articles[i] for i in np.flatnonzero(kept < 0).tolist()]
     with worker_pool(workers or workers_for(unread)) as pool:

@@ -130,8 +130,8 @@ def corpus_fingerprint(
 
 def _corpus_key(corpus: Path, articles: Sequence[Article] | None) -> str:
     """One index per corpus, so switching corpora does not throw the other's index away."""
-    if articles is not None:
-        return "in-memory"
+    if articles is not None:  # a SQuAD file read as articles, say: named after it, so two such sets keep apart
+        return "in-memory-" + "".join(c if c.isalnum() else "-" for c in corpus.name)[:40]
     resolved = corpus.resolve()
     slug = "".join(c if c.isalnum() else "-" for c in resolved.name)[:40]
     return f"{slug}-{hashlib.sha256(str(resolved).encode()).hexdigest()[:8]}"

@@ -171,6 +171,32 @@ def test_punkt_keeps_what_it_learned_when_its_training_text_changes(
     assert kept.punkt.__dict__ == learned.punkt.__dict__
 
 
+def test_another_archive_in_the_same_place_is_built_as_a_fresh_one(
+    corpus: Path, tmp_path: Path, reads: list[str]
+) -> None:
+    """An update keeps Punkt and the token projection learned from the articles it had: fine for a growing
+    archive, wrong for another one. With most articles new, the index is built in full and learns them anew."""
+    load_or_build(corpus, tmp_path / "idx", PARAMS)
+    for path in corpus.glob("00*.txt"):
+        path.unlink()
+    (corpus / "manifest.jsonl").unlink()
+    (corpus / "a.txt").write_text("Dr. Smith met Gen. Jones at 10 a.m. in Washington. They spoke of U.S. aid.\n")
+    (corpus / "b.txt").write_text("The harbour reopened on Monday. Fishermen said the storm had passed.\n")
+    reads.clear()
+    updated = load_or_build(corpus, tmp_path / "idx", PARAMS)
+    assert sorted(reads) == ["a.txt", "b.txt"]
+    fresh = tmp_path / "fresh"
+    rebuilt = load_or_build(corpus, fresh, PARAMS)
+    _assert_same(updated, rebuilt)
+    (store,) = (tmp_path / "idx").iterdir()
+    (fresh_store,) = fresh.iterdir()
+    states = [current_generation(s) for s in (store, fresh_store)]
+    assert states[0] is not None and states[1] is not None
+    learned = [SentenceIndex.load_state(state[0]) for state in states]
+    assert learned[0].training_digest == learned[1].training_digest
+    assert learned[0].punkt.__dict__ == learned[1].punkt.__dict__
+
+
 def test_interrupted_update_leaves_the_previous_index(
     corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
