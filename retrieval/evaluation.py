@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -71,6 +72,7 @@ class Outcome:
     expected: str
     returned: tuple[Returned, ...]
     error: str = ""
+    timed: bool = True  # answered as a user asks, one at a time: its latency counts in the percentiles
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,7 @@ def summarise(outcomes: Sequence[Outcome]) -> Metrics:
         return _rate(o.rank is not None and o.rank <= k for o in answerable)
 
     checked = sum(o.dates_checked for o in outcomes)
-    latencies = np.array([o.latency_ms for o in outcomes], dtype=float)
+    latencies = np.array([o.latency_ms for o in outcomes if o.timed], dtype=float)
     return Metrics(
         questions=len(outcomes),
         answerable=len(answerable),
@@ -224,8 +226,10 @@ def evaluate(
     cases: Sequence[Expectation],
     dates: Mapping[str, dt.date | None] | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    untimed: frozenset[str] = frozenset(),
 ) -> Evaluation:
-    """Ask every question once (top DEPTH quotes), time it and judge the answer."""
+    """Ask every question once (top DEPTH quotes), time it and judge the answer; the latency percentiles leave out
+    the `untimed` question ids (questions the answerer was handed in a batch beforehand)."""
     outcomes: list[Outcome] = []
     for case in cases:
         error = ""
@@ -236,7 +240,8 @@ def evaluate(
             error = str(refusal)
             answer = Answer(case.question, (), True, error)
             log.warning("%s refused question %s: %s", system, case.id, error)
-        outcomes.append(judge(case, answer, (clock() - started) * 1000.0, dates, error))
+        outcome = judge(case, answer, (clock() - started) * 1000.0, dates, error)
+        outcomes.append(dataclasses.replace(outcome, timed=False) if case.id in untimed else outcome)
     log.info("%s answered %d questions", system, len(outcomes))
     return Evaluation(system, summarise(outcomes), by_kind(outcomes), tuple(outcomes))
 

@@ -170,6 +170,12 @@ class SemanticScorer:
         self._remember(self._token_cache, made)
         return made
 
+    def forget(self) -> None:
+        """Empty the caches: the next texts are embedded afresh (an evaluation times questions as first asked)."""
+        with self._lock:
+            self._cache.clear()
+            self._token_cache.clear()
+
     def _remember(self, cache: OrderedDict[str, np.ndarray], made: dict[str, np.ndarray]) -> None:
         """Put entries into an LRU cache, dropping the least recently used beyond `cache_size`."""
         with self._lock:

@@ -102,6 +102,16 @@ def test_known_ranks_give_known_metrics() -> None:
     assert m.latency_p95_ms == pytest.approx(10.0)
 
 
+def test_latency_percentiles_count_only_the_questions_answered_one_at_a_time() -> None:
+    times = iter([0.0, 0.001, 1.0, 1.100, 2.0, 2.001, 3.0, 3.100, 4.0, 4.001])  # 1 ms, 100 ms, ... in turn
+    untimed = frozenset({"q1", "q3", "u2"})  # the 1 ms ones: embedded in a batch beforehand
+    result = evaluate("fake", FakeAnswerer(answers()), cases(), DATES, clock=lambda: next(times), untimed=untimed)
+    assert [o.timed for o in result.outcomes] == [False, True, False, True, False]
+    assert result.metrics.latency_p50_ms == pytest.approx(100.0)
+    assert result.metrics.latency_p95_ms == pytest.approx(100.0)
+    assert result.metrics.hit_at_1 == pytest.approx(1 / 3)  # every question still counts in the quality
+
+
 def test_right_source_needs_the_top_quote_from_an_evidence_source() -> None:
     case = expectation(question("q", evidence=[Evidence("b.txt", "nothing")], answers=["x"]))
     assert judge(case, Answer("q", (quote("x"),), False), 1.0).right_source is False

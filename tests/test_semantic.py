@@ -93,6 +93,17 @@ def test_cache_is_bounded_lru() -> None:
 
 
 @needs_model
+def test_forget_empties_both_caches_and_answers_stay_the_same() -> None:
+    fresh = SemanticScorer.load()
+    before = fresh.embed(SENTENCES)
+    states = fresh.token_states(QUESTION)
+    fresh.forget()
+    assert fresh.cached() == 0 and not fresh._token_cache
+    np.testing.assert_array_equal(fresh.embed(SENTENCES), before)
+    np.testing.assert_array_equal(fresh.token_states(QUESTION), states)
+
+
+@needs_model
 def test_token_states_are_the_content_pieces_of_one_pass(scorer: SemanticScorer) -> None:
     texts = ["The cat sat on the mat.", SENTENCES[2], "A much longer sentence, " * 20]
     vectors, states = SemanticScorer.load(batch_size=2).embed_with_tokens(texts)
