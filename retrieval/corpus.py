@@ -6,10 +6,13 @@ import gzip
 import hashlib
 import json
 import logging
+import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+import yaml
 
 from retrieval.dates import find_dateline, parse_date
 from retrieval.models import Article
@@ -46,6 +49,7 @@ class ManifestEntry:
     date: str | None
     title: str | None
     url: str | None
+    line: int = 0  # its line in the manifest
 
 
 @dataclass(frozen=True)
@@ -85,12 +89,17 @@ def load_corpus(path: Path) -> Corpus:
     for file in files:
         name = file.relative_to(root).as_posix()
         for article in _read_file(file, name, manifest.get(name), problems):
-            digest = hashlib.sha1(article.text.encode("utf-8")).hexdigest()
+            # The same text, whatever its line breaks and spacing: a .txt copy of a JSON line is a duplicate too.
+            digest = hashlib.sha1(" ".join(article.text.split()).encode("utf-8")).hexdigest()
             if digest in seen:
-                problems.append(CorpusProblem(name, None, f"duplicate of {seen[digest]}, skipped"))
+                problems.append(CorpusProblem(article.source, None, f"duplicate of {seen[digest]}, skipped"))
                 continue
             seen[digest] = article.source
             articles.append(article)
+    names = {file.relative_to(root).as_posix() for file in files}
+    for name, entry in manifest.items():
+        if name not in names:
+            problems.append(CorpusProblem(MANIFEST, entry.line, f"no file {name!r} in the corpus, entry unused"))
     for problem in problems:
         log.warning("%s", problem)
     if not articles:
@@ -132,7 +141,7 @@ def _read_manifest(path: Path, problems: list[CorpusProblem]) -> dict[str, Manif
         except ValueError as error:
             problems.append(CorpusProblem(MANIFEST, number, f"malformed entry ignored: {error}"))
             continue
-        entries[record["file"]] = ManifestEntry(date, title, url)
+        entries[record["file"]] = ManifestEntry(date, title, url, number)
     return entries
 
 
@@ -154,16 +163,17 @@ def _read_file(file: Path, name: str, entry: ManifestEntry | None, problems: lis
     title: str | None = None
     date: str | None = None
     url: str | None = None
+    date_line = 0
     if file.suffix.lower() in (".md", ".markdown"):
         parsed = _front_matter(text, name, problems)
         if parsed is None:
             return
-        text, meta = parsed
+        text, meta, date_line = parsed
         title, date, url = meta.get("title"), meta.get("date"), meta.get("url")
     if not text.strip():
         problems.append(CorpusProblem(name, None, "empty article, skipped"))
         return
-    article = _article(name, name, text, title, date, url, name, None, problems)
+    article = _article(name, name, text, title, date, url, name, date_line or None, problems)
     if article is not None:
         yield _apply_manifest(article, entry)
 
@@ -180,31 +190,53 @@ def _decode(data: bytes, name: str, problems: list[CorpusProblem]) -> str | None
     return text.removeprefix("\ufeff")
 
 
-def _front_matter(text: str, name: str, problems: list[CorpusProblem]) -> tuple[str, dict[str, str]] | None:
-    """Split "---\\nkey: value\\n---\\nbody"; a malformed block is a problem naming its line."""
+def _front_matter(text: str, name: str, problems: list[CorpusProblem]) -> tuple[str, dict[str, str], int] | None:
+    """Split "---\\n<YAML>\\n---\\nbody" into the body, its title, date and url as text, and the line of the date;
+    None (a problem naming the file) when the block is never closed. A block that is not valid YAML is a problem
+    naming its line, and the body still loads, without what the block said."""
     if not text.startswith("---\n") and not text.startswith("---\r\n"):
-        return text, {}
+        return text, {}, 0
     lines = text.splitlines(keepends=True)
+    close = next((i for i, line in enumerate(lines[1:], start=1) if line.strip() in ("---", "...")), None)
+    if close is None:
+        problems.append(CorpusProblem(name, 1, "front matter is never closed with '---', skipped"))
+        return None
+    body = "".join(lines[close + 1 :])
+    try:
+        # BaseLoader keeps every value as written (text): a date is ours to read, not YAML's.
+        data = yaml.load("".join(lines[1:close]), Loader=yaml.BaseLoader)  # builds no objects, only text
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = 2 + mark.line if mark is not None else 1
+        why = getattr(error, "problem", None) or "not YAML"
+        problems.append(CorpusProblem(name, line, f"malformed front matter ({why}); title, date and url not read"))
+        return body, {}, 0
+    if data is None:
+        return body, {}, 0
+    if not isinstance(data, dict):
+        problems.append(CorpusProblem(name, 2, "front matter is not a table of keys; title, date and url not read"))
+        return body, {}, 0
     meta: dict[str, str] = {}
-    offset = len(lines[0])
-    for number, line in enumerate(lines[1:], start=2):
-        offset += len(line)
-        stripped = line.strip()
-        if stripped == "---":
-            return text[offset:], meta
-        if not stripped or stripped.startswith("#"):
+    for key, given in data.items():
+        wanted = str(key).lower()
+        if wanted not in ("title", "date", "url") or given is None:
+            continue  # tags, authors, layout and the like: not ours
+        if not isinstance(given, str):  # a list or a table
+            problems.append(CorpusProblem(name, _key_line(lines, close, wanted), f"front matter {wanted} is not text"))
             continue
-        key, colon, value = stripped.partition(":")
-        if not colon or not key.strip().isidentifier():
-            problems.append(CorpusProblem(name, number, f"malformed front matter line {stripped[:60]!r}, skipped"))
-            return None
-        meta[key.strip().lower()] = value.strip().strip("\"'")
-    problems.append(CorpusProblem(name, 1, "front matter is never closed with '---', skipped"))
-    return None
+        meta[wanted] = given.strip()
+    return body, meta, _key_line(lines, close, "date")
+
+
+def _key_line(lines: Sequence[str], close: int, key: str) -> int:
+    """The line number of a front matter key (1 when it cannot be found)."""
+    pattern = re.compile(rf"{key}\s*:", re.IGNORECASE)
+    return next((i + 1 for i in range(1, close) if pattern.match(lines[i])), 1)
 
 
 def _read_jsonl(file: Path, name: str, problems: list[CorpusProblem]) -> Iterator[Article]:
     opener = gzip.open if file.name.lower().endswith(".gz") else open
+    ids: dict[str, int] = {}  # id -> its line: sources are file#id, so an id names one article
     with opener(file, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
@@ -221,6 +253,12 @@ def _read_jsonl(file: Path, name: str, problems: list[CorpusProblem]) -> Iterato
                 problems.append(CorpusProblem(name, number, "empty article, skipped"))
                 continue
             ident = str(record.get("id") or number)
+            if ident in ids:
+                problems.append(
+                    CorpusProblem(name, number, f"duplicate id {ident!r} (first on line {ids[ident]}), skipped")
+                )
+                continue
+            ids[ident] = number
             fields = {key: record.get(key) for key in ("title", "date", "url")}
             if any(value is not None and not isinstance(value, str) for value in fields.values()):
                 problems.append(CorpusProblem(name, number, "line skipped: title, date and url must be strings"))
@@ -251,12 +289,12 @@ def _article(
     line: int | None,
     problems: list[CorpusProblem],
 ) -> Article | None:
-    parsed = None
-    if date:
-        parsed = parse_date(date[:10])
-        if parsed is None:
-            problems.append(CorpusProblem(name, line, f"unreadable date {date!r}; treated as undated"))
-    return Article(ident, source, text, parsed or find_dateline(text), title or None, url or None)
+    parsed = parse_date(date[:10]) if date else None
+    found = parsed or find_dateline(text)
+    if date and parsed is None:
+        instead = f"the dateline's {found.isoformat()} used" if found else "treated as undated"
+        problems.append(CorpusProblem(name, line, f"unreadable date {date!r}; {instead}"))
+    return Article(ident, source, text, found, title or None, url or None)
 
 
 def _apply_manifest(article: Article, entry: ManifestEntry | None) -> Article:

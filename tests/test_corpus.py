@@ -48,6 +48,26 @@ def test_markdown_front_matter(corpus_dir: Path) -> None:
     assert article.text == "S&P 500 rose.\n"
 
 
+def test_front_matter_is_yaml_and_keys_beyond_ours_are_left_alone(corpus_dir: Path) -> None:
+    (corpus_dir / "a.md").write_text(
+        '---\ntitle: "Drones: what we know"\nlast-modified: 2023-06-01\ntags:\n  - drones\n  - iran\n'
+        "date: 2023-05-01\n---\nIran denied it.\n"
+    )
+    (corpus_dir / "b.md").write_text("---\ntitle: B\ndate: 2023-13-45\n---\nBody of b.\n")
+    (corpus_dir / "c.md").write_text("---\ntitle:\n  - not\n  - text\n---\nBody of c.\n")
+    corpus = load_corpus(corpus_dir)
+    found = {a.source: (a.title, a.date, a.text) for a in corpus.articles}
+    assert found == {
+        "a.md": ("Drones: what we know", dt.date(2023, 5, 1), "Iran denied it.\n"),
+        "b.md": ("B", None, "Body of b.\n"),
+        "c.md": (None, None, "Body of c.\n"),
+    }
+    assert [str(p) for p in corpus.problems] == [
+        "b.md:3: unreadable date '2023-13-45'; treated as undated",
+        "c.md:2: front matter title is not text",
+    ]
+
+
 def test_jsonl_and_gzip(corpus_dir: Path) -> None:
     lines = [
         {"id": "x1", "title": "One", "date": "1987-02-26", "url": None, "text": "First article."},
@@ -99,17 +119,37 @@ def test_broken_files_are_reported_and_the_others_load(corpus_dir: Path) -> None
     (corpus_dir / "unclosed.md").write_text("---\ntitle: never closed\n")
     (corpus_dir / "lines.jsonl").write_text('{"id": "1", "text": "Fine line."}\n{broken\n{"id": "3"}\n')
     corpus = load_corpus(corpus_dir)
-    assert sorted(a.source for a in corpus.articles) == ["copy.txt", "lines.jsonl#1"]
+    assert sorted(a.source for a in corpus.articles) == ["bad.md", "copy.txt", "lines.jsonl#1"]
     messages = {str(p) for p in corpus.problems}
     assert "empty.txt: empty article, skipped" in messages
     assert "binary.txt: binary file, skipped" in messages
     assert "latin1.txt: not UTF-8 (bad byte at offset 3), skipped" in messages
     assert "good.txt: duplicate of copy.txt, skipped" in messages
-    assert any(m.startswith("bad.md:3: malformed front matter line") for m in messages)
-    assert any(m.startswith("open.md:3: malformed front matter line 'body.'") for m in messages)
+    assert "bad.md:4: malformed front matter (could not find expected ':'); title, date and url not read" in messages
+    assert "open.md:1: front matter is never closed with '---', skipped" in messages
     assert "unclosed.md:1: front matter is never closed with '---', skipped" in messages
     assert any(m.startswith("lines.jsonl:2: malformed JSON line") for m in messages)
     assert any(m.startswith("lines.jsonl:3: line skipped") for m in messages)
+
+
+def test_duplicates_within_and_across_formats_are_skipped_by_name(corpus_dir: Path) -> None:
+    lines = [{"id": "x", "text": "Iran denied it."}, {"id": "x", "text": "Another text."}, {"id": "y", "text": "Y."}]
+    (corpus_dir / "a.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    (corpus_dir / "b.txt").write_text("Iran denied\nit.\n")  # a JSON line's text, wrapped, in a file
+    corpus = load_corpus(corpus_dir)
+    assert [a.source for a in corpus.articles] == ["a.jsonl#x", "a.jsonl#y"]
+    assert [str(p) for p in corpus.problems] == [
+        "a.jsonl:2: duplicate id 'x' (first on line 1), skipped",
+        "b.txt: duplicate of a.jsonl#x, skipped",
+    ]
+
+
+def test_a_manifest_entry_for_a_missing_file_is_named(corpus_dir: Path) -> None:
+    (corpus_dir / "a.txt").write_text("Text of a.")
+    (corpus_dir / "manifest.jsonl").write_text('{"file": "a.txt", "date": "2020-05-06"}\n{"file": "gone.txt"}\n')
+    corpus = load_corpus(corpus_dir)
+    assert [str(p) for p in corpus.problems] == ["manifest.jsonl:2: no file 'gone.txt' in the corpus, entry unused"]
+    assert corpus.articles[0].date == dt.date(2020, 5, 6)
 
 
 def test_malformed_manifest_entry_names_its_line(corpus_dir: Path) -> None:
