@@ -29,7 +29,7 @@ from retrieval.baseline import BaselineAnswerer
 from retrieval.corpus import CorpusError, load_corpus
 from retrieval.evaluation import Answering, Evaluation, Expectation, evaluate, expectation
 from retrieval.models import Article
-from retrieval.questions import SPLITS, QuestionSetError, load_questions
+from retrieval.questions import SPLITS, Question, QuestionSetError, check_within_sentences, load_questions
 from retrieval.squad import SquadError, expectations, load_squad, sample
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,8 @@ class Benchmark:
     cases: tuple[Expectation, ...]
     in_memory: bool  # the product answers over `articles` rather than reading `corpus`
     details: dict[str, str] = field(default_factory=dict)
+    questions: tuple[Question, ...] = ()  # a question set's questions (none for SQuAD)
+    source: Path | None = None  # the question set's file
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,6 +67,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
         help="question set (JSON lines, see tests/questions)",
     )
     parser.add_argument("--corpus", type=Path, metavar="DIR", help="articles the questions are about (default: seeds/)")
+    parser.add_argument("--index-dir", type=Path, help="where the product's index is kept (default: .verbatim-index/)")
+    parser.add_argument("--engine", choices=("auto", "rank-bm25", "bm25s"), help="BM25 engine (default: auto)")
     parser.add_argument("--squad", type=Path, metavar="FILE", help="ReQA-style benchmark on a SQuAD v1.1 file")
     parser.add_argument("--split", choices=SPLITS, help="only the questions of this split")
     parser.add_argument("--limit", type=int, metavar="N", help="an evenly spaced sample of N questions")
@@ -178,7 +182,9 @@ def load_benchmark(args: argparse.Namespace, settings: Settings) -> Benchmark:
     }
     details |= {"corpus": str(corpus_path), "articles": str(len(corpus.articles)), "run at": run_at}
     cases = tuple(expectation(q) for q in asked)
-    return Benchmark(title, "questions", corpus_path, corpus.articles, cases, False, details)
+    return Benchmark(
+        title, "questions", corpus_path, corpus.articles, cases, False, details, tuple(asked), args.questions
+    )
 
 
 def _sampled(limit: int | None, count: int) -> str:
@@ -203,6 +209,8 @@ def _run_system(name: str, factory: AnswererFactory, benchmark: Benchmark, index
     """Build one system once, answer every question with it, and say how long each part took."""
     began = time.perf_counter()
     answerer = factory(benchmark.corpus, index_dir, benchmark.articles if benchmark.in_memory else None)
+    if name == "product" and benchmark.questions and isinstance(answerer, Answerer):
+        check_within_sentences(benchmark.questions, _body_sentences(answerer), benchmark.source or Path())
     built = time.perf_counter()
     count = len(benchmark.cases)
     timing = f"built in {built - began:.1f} s"
@@ -223,6 +231,16 @@ def _run_system(name: str, factory: AnswererFactory, benchmark: Benchmark, index
     timing += f", answered {count} questions in {answered - built:.1f} s"
     log.info("%s: %s", name, timing)
     return evaluation, timing
+
+
+def _body_sentences(answerer: Answerer) -> dict[str, list[str]]:
+    """Each article's body sentences (what can be quoted), by source."""
+    index = answerer.index
+    found: dict[str, list[str]] = {}
+    for doc in range(len(index.body)):
+        sentence = index.sentence(int(index.body[doc]))
+        found.setdefault(index.articles[sentence.article].source, []).append(sentence.text)
+    return found
 
 
 def _dates(articles: Sequence[Article]) -> dict[str, dt.date | None]:

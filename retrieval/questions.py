@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,6 +108,8 @@ def parse_question(line: str, where: str, number: int = 0) -> Question:
         raise QuestionSetError(f"{where}: an answerable question needs at least one evidence")
     if unanswerable and evidence:
         raise QuestionSetError(f"{where}: an unanswerable question cannot have evidence")
+    if unanswerable and answers:
+        raise QuestionSetError(f"{where}: an unanswerable question cannot have short answers")
     return Question(ident, text, kind, tuple(answers), evidence, unanswerable, split, number)
 
 
@@ -121,6 +123,20 @@ def check_evidence(questions: list[Question], texts: Mapping[str, str], path: Pa
                 raise QuestionSetError(f"{where}: evidence source {item.source!r} is not in the corpus")
             if fold_space(item.text) not in folded[item.source]:
                 raise QuestionSetError(f"{where}: evidence text {item.text[:80]!r} is not found in {item.source}")
+
+
+def check_within_sentences(questions: Sequence[Question], sentences: Mapping[str, Sequence[str]], path: Path) -> None:
+    """Every evidence must lie inside one body sentence of its article, as the index splits it (`sentences`:
+    source -> its body sentences): a quote is one sentence, so evidence across a boundary could never be found."""
+    folded = {source: [fold_space(text) for text in texts] for source, texts in sentences.items()}
+    for question in questions:
+        for item in question.evidence:
+            text = fold_space(item.text)
+            if not any(text in sentence for sentence in folded.get(item.source, ())):
+                raise QuestionSetError(
+                    f"{path}:{question.line}: question {question.id!r}: evidence text {item.text[:80]!r} is not "
+                    f"inside one sentence of {item.source} (evidence must stay within the answering sentence)"
+                )
 
 
 def _text(record: Mapping[str, Any], key: str, where: str) -> str:

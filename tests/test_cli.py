@@ -133,6 +133,44 @@ def test_an_index_directory_that_cannot_be_written_is_one_line(tmp_path: Path) -
     )
 
 
+def test_eval_takes_the_index_options_of_every_command_that_reads_articles(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    result = verbatim(
+        "eval",
+        "tests/questions/seeds.jsonl",
+        "--limit",
+        "2",
+        "--index-dir",
+        str(elsewhere),
+        "--engine",
+        "bm25s",
+        index=tmp_path / "default",
+    )
+    assert result.returncode == 0, result.stderr
+    assert [p.name.startswith("seeds-") for p in elsewhere.iterdir()] == [True]
+    assert not (tmp_path / "default").exists()
+
+
+def test_eval_refuses_evidence_no_sentence_holds(tmp_path: Path) -> None:
+    question = {
+        "id": "x1",
+        "question": "What did Stoltenberg say?",
+        "kind": "what",
+        "answers": ["drones"],
+        "evidence": [{"source": "000_6bac14c41388e1cc.txt", "text": "ons Security Council. While not going in"}],
+        "unanswerable": False,
+        "split": "tune",
+    }
+    questions = tmp_path / "span.jsonl"
+    questions.write_text(json.dumps(question) + "\n", encoding="utf-8")
+    result = verbatim("eval", str(questions), index=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"verbatim: error: {questions}:1: question 'x1': evidence text 'ons Security Council. While not going in' is "
+        "not inside one sentence of 000_6bac14c41388e1cc.txt (evidence must stay within the answering sentence)\n"
+    )
+
+
 def test_empty_corpus_directory(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

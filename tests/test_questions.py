@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from retrieval.corpus import load_corpus
-from retrieval.questions import Evidence, QuestionSetError, fold_space, load_questions
+from retrieval.questions import Evidence, QuestionSetError, check_within_sentences, fold_space, load_questions
 
 DATA = Path(__file__).parent / "data" / "eval"
 ROOT = Path(__file__).parent.parent
@@ -65,6 +65,7 @@ def test_evidence_matches_across_a_line_break() -> None:
         ),
         ({"evidence": [{"source": "", "text": "x"}]}, "evidence 1 needs a non-empty source and text"),
         ({"unanswerable": True}, "an unanswerable question cannot have evidence"),
+        ({"unanswerable": True, "evidence": []}, "an unanswerable question cannot have short answers"),
         ({"question": "  "}, "question must be a non-empty string"),
         ({"id": 7}, "id must be a non-empty string"),
         ({"evidance": []}, "unknown key(s) evidance"),
@@ -142,3 +143,13 @@ def test_seeds_question_set_is_valid() -> None:
     assert len(questions) >= 48
     assert sum(q.unanswerable for q in questions) >= 8
     assert {q.split for q in questions} == {"tune", "holdout"}
+
+
+def test_evidence_across_a_sentence_boundary_is_named(tmp_path: Path) -> None:
+    path = write_set(tmp_path, GOOD)
+    (question,) = load_questions(path)
+    inside = {question.evidence[0].source: [question.evidence[0].text + " and more."]}
+    check_within_sentences([question], inside, path)  # inside one sentence: fine
+    split = {source: [text[:5], text[5:]] for source, (text,) in inside.items()}
+    with pytest.raises(QuestionSetError, match="is not inside one sentence of"):
+        check_within_sentences([question], split, path)
