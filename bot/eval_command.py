@@ -223,7 +223,8 @@ def _run_system(name: str, factory: AnswererFactory, benchmark: Benchmark, index
         batched = [case for case in benchmark.cases if case.id not in timed]
         answerer.prepare([case.question for case in batched])
         untimed = frozenset(case.id for case in batched)
-        timing += f", embedded {len(batched)} questions in {time.perf_counter() - built:.1f} s"
+        if batched:
+            timing += f", embedded {len(batched)} questions in one batch in {time.perf_counter() - built:.1f} s"
         built = time.perf_counter()
     dates = _dates(benchmark.articles)
     evaluation = evaluate(name, answerer, benchmark.cases, dates, untimed=untimed)

@@ -255,28 +255,34 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool,
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _bars(path: Path, title: str, groups: Sequence[str], series: Mapping[str, Sequence[float]], ylabel: str) -> None:
-    """A grouped bar chart, one group per label and one bar per system, saved as PNG without pyplot."""
-    figure = Figure(figsize=(max(6.0, 0.9 * len(groups) + 2), 4.0), layout="constrained")
+def _bars(
+    path: Path, title: str, groups: Sequence[str], series: Mapping[str, Sequence[float | None]], ylabel: str
+) -> None:
+    """A grouped bar chart, one group per label and one bar per system, saved as PNG without pyplot; a value that
+    does not apply (None) is no bar, labelled n/a, never a bar at 0."""
+    crowded = len(series) > 3  # the value labels then stand upright, or they run into each other
+    wide = (0.9 + 0.1 * crowded * len(series)) * len(groups) + 3
+    figure = Figure(figsize=(min(16.0, max(6.0, wide)), 4.5), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     width = 0.8 / max(len(series), 1)
     for number, (system, values) in enumerate(series.items()):
         positions = [i + (number - (len(series) - 1) / 2) * width for i in range(len(groups))]
-        bars = axes.bar(positions, values, width, label=system)
-        axes.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
+        bars = axes.bar(positions, [0.0 if v is None else v for v in values], width, label=system)
+        labels = ["n/a" if v is None else f"{v:.2f}" for v in values]
+        axes.bar_label(bars, labels=labels, fontsize=6 if crowded else 7, padding=1, rotation=90 if crowded else 0)
     tilted = sum(map(len, groups)) > 40 or max(map(len, groups), default=0) > 10
     axes.set_xticks(range(len(groups)), groups, rotation=30 if tilted else 0, ha="right" if tilted else "center")
-    axes.set_ylim(0, 1.08)  # every chart shows rates, so systems and runs compare at a glance
+    axes.set_ylim(0, 1.15 if crowded else 1.08)  # every chart shows rates, so systems and runs compare at a glance
     axes.set_ylabel(ylabel)
     axes.set_title(title)
-    axes.legend()
+    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)  # beside the bars, never over them
     figure.savefig(path, dpi=100)
 
 
 def _chart_metrics(run: RunReport, path: Path) -> None:
     rows = [(key, label) for key, label in metric_rows(run.benchmark) if not key.endswith("_ms")]
-    series = {e.system: [getattr(e.metrics, key) or 0.0 for key, _ in rows] for e in run.evaluations}
+    series = {e.system: [getattr(e.metrics, key) for key, _ in rows] for e in run.evaluations}
     _bars(path, f"Product against baseline: {run.title}", [label for _, label in rows], series, "rate")
 
 
@@ -290,6 +296,6 @@ def _chart_ranks(run: RunReport, path: Path) -> None:
 
 def _chart_kinds(run: RunReport, path: Path) -> None:
     kinds = list(run.evaluations[0].per_kind) if run.evaluations else []
-    series = {e.system: [e.per_kind[k].hit_at_1 or 0.0 for k in kinds] for e in run.evaluations}
+    series = {e.system: [e.per_kind[k].hit_at_1 for k in kinds] for e in run.evaluations}
     first = dict(metric_rows(run.benchmark))["hit_at_1"]
     _bars(path, f"{first} by question kind", kinds, series, first)
