@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from bot.rendering import answer_to_json, refusal_to_json, render_text
 from bot.service import make_answerer
@@ -60,51 +60,62 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors in one line, like every other error of the command (the usage is in --help)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line, with help on every command."""
-    parser = argparse.ArgumentParser(
-        prog="verbatim", description="Answers questions about news articles with verbatim, cited quotes."
-    )
+    parser = _Parser(prog="verbatim", description="Answers questions about news articles with verbatim, cited quotes.")
     parser.add_argument("--config", type=Path, help="settings file (default: config/verbatim.toml)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    # -v also after the command's name ("verbatim ask -v ..."); unset there, it leaves the one before alone.
+    common = _Parser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log what happens")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
-    ask = commands.add_parser("ask", help="answer a question (or one per line of standard input)")
+    def command(name: str, about: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=about, parents=[common])
+
+    ask = command("ask", "answer a question (or one per line of standard input)")
     ask.add_argument("question", nargs="?", help="the question; omitted: read questions from standard input")
     ask.add_argument("--top", type=int, metavar="N", help="number of quotes (default 3)")
     ask.add_argument("--json", action="store_true", help="print one JSON object per question")
     _corpus_arguments(ask)
     ask.set_defaults(run=run_ask)
 
-    chat = commands.add_parser("chat", help="chat in the terminal (the Telegram bot's fallback)")
+    chat = command("chat", "chat in the terminal (the Telegram bot's fallback)")
     chat.add_argument("--top", type=int, metavar="N", help="quotes per answer (default 3)")
     _corpus_arguments(chat)
     chat.set_defaults(run=run_chat)
 
-    index = commands.add_parser("index", help="build or refresh the index and show what it holds")
+    index = command("index", "build or refresh the index and show what it holds")
     index.add_argument("--rebuild", action="store_true", help="rebuild even when the index is up to date")
     _corpus_arguments(index)
     index.set_defaults(run=run_index)
 
     from bot.eval_command import add_eval_arguments
 
-    evaluation = commands.add_parser("eval", help="measure answer quality on a question set or SQuAD")
+    evaluation = command("eval", "measure answer quality on a question set or SQuAD")
     add_eval_arguments(evaluation)
     evaluation.set_defaults(run=run_evaluation)
 
     from bot.tune_command import add_tune_arguments, run_tune
 
-    tune = commands.add_parser("tune", help="choose BM25 and ranking parameters on tuning data")
+    tune = command("tune", "choose BM25 and ranking parameters on tuning data")
     add_tune_arguments(tune)
     tune.set_defaults(run=run_tune)
 
     from bot.bench_command import add_bench_arguments, run_bench
 
-    bench = commands.add_parser("bench", help="measure speed and memory at 10k, 100k and 1M sentences")
+    bench = command("bench", "measure speed and memory at 10k, 100k and 1M sentences")
     add_bench_arguments(bench)
     bench.set_defaults(run=run_bench)
 
-    telegram = commands.add_parser("telegram", help="run the Telegram bot (needs TELEGRAM_BOT_TOKEN)")
+    telegram = command("telegram", "run the Telegram bot (needs TELEGRAM_BOT_TOKEN)")
     _corpus_arguments(telegram)
     telegram.set_defaults(run=run_telegram)
     return parser

@@ -182,6 +182,8 @@ def _check_range(section: str, key: str, value: Any, where: str) -> None:
     positive |= {"questions_per_minute", "auto_threshold"}
     if key in positive and value < 1:
         raise SettingsError(f"{where}: must be at least 1, got {value}")
+    if key == "max_sentence_chars" and value < 100:  # shorter quotes would cut most sentences to pieces
+        raise SettingsError(f"{where}: must be at least 100, got {value}")
     if key == "token_dimensions" and not 0 <= value <= 384:  # MiniLM's own dimensions
         raise SettingsError(f"{where}: must be between 0 and 384, got {value}")
     if key == "semantic_candidates" and value < 0:

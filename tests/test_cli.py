@@ -85,6 +85,17 @@ def test_ask_json_shape_and_stdin_batch(tmp_path: Path) -> None:
             {"VERBATIM_INDEX_K1": "lots"},
             "verbatim: error: VERBATIM_INDEX_K1: expected float",
         ),
+        (
+            ("ask", "drones"),
+            {"VERBATIM_INDEX_MAX_SENTENCE_CHARS": "5"},
+            "verbatim: error: VERBATIM_INDEX_MAX_SENTENCE_CHARS: must be at least 100, got 5",
+        ),
+        (
+            ("ask", "--top", "abc", "drones"),
+            {},
+            "verbatim ask: error: argument --top: invalid int value: 'abc' (see verbatim ask --help)",
+        ),
+        (("nope",), {}, "verbatim: error: argument COMMAND: invalid choice: 'nope'"),
     ],
 )
 def test_errors_are_one_line_and_nonzero(
@@ -169,6 +180,14 @@ def test_eval_refuses_evidence_no_sentence_holds(tmp_path: Path) -> None:
         f"verbatim: error: {questions}:1: question 'x1': evidence text 'ons Security Council. While not going in' is "
         "not inside one sentence of 000_6bac14c41388e1cc.txt (evidence must stay within the answering sentence)\n"
     )
+
+
+def test_verbose_before_or_after_the_command(tmp_path: Path) -> None:
+    for args in (("-v", "ask", "drones"), ("ask", "-v", "drones")):
+        result = verbatim(*args, index=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "verbatim: INFO: " in result.stderr
+    assert "INFO" not in verbatim("ask", "drones", index=tmp_path).stderr
 
 
 def test_empty_corpus_directory(tmp_path: Path) -> None:
