@@ -206,11 +206,14 @@ def _front_matter(text: str, name: str, problems: list[CorpusProblem]) -> tuple[
         # BaseLoader keeps every value as written (text): a date is ours to read, not YAML's.
         data = yaml.load("".join(lines[1:close]), Loader=yaml.BaseLoader)  # builds no objects, only text
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = 2 + mark.line if mark is not None else 1
-        why = getattr(error, "problem", None) or "not YAML"
-        problems.append(CorpusProblem(name, line, f"malformed front matter ({why}); title, date and url not read"))
-        return body, {}, 0
+        # Titles often hold an unquoted ": " or "&" that YAML refuses; one "key: value" a line still reads them.
+        data = _key_values(lines[1:close])
+        if data is None:
+            mark = getattr(error, "problem_mark", None)
+            line = 2 + mark.line if mark is not None else 1
+            why = getattr(error, "problem", None) or "not YAML"
+            problems.append(CorpusProblem(name, line, f"malformed front matter ({why}); title, date and url not read"))
+            return body, {}, 0
     if data is None:
         return body, {}, 0
     if not isinstance(data, dict):
@@ -226,6 +229,23 @@ def _front_matter(text: str, name: str, problems: list[CorpusProblem]) -> tuple[
             continue
         meta[wanted] = given.strip()
     return body, meta, _key_line(lines, close, "date")
+
+
+_KEY_VALUE = re.compile(r"([\w-]+)\s*:(.*)")
+
+
+def _key_values(lines: Sequence[str]) -> dict[str, str] | None:
+    """Front matter read as one "key: value" a line (indented lines and list items belong to the key before);
+    None when a line is neither."""
+    found: dict[str, str] = {}
+    for line in lines:
+        if not line.strip() or line.lstrip().startswith("#") or line[:1].isspace() or line.startswith("- "):
+            continue
+        match = _KEY_VALUE.fullmatch(line.strip())
+        if match is None:
+            return None
+        found[match[1]] = match[2].strip().strip("\"'")
+    return found
 
 
 def _key_line(lines: Sequence[str], close: int, key: str) -> int:

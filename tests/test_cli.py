@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.test_questions import GOOD
 
 JSON_KEYS = {
     "text",
@@ -163,15 +164,8 @@ def test_eval_takes_the_index_options_of_every_command_that_reads_articles(tmp_p
 
 
 def test_eval_refuses_evidence_no_sentence_holds(tmp_path: Path) -> None:
-    question = {
-        "id": "x1",
-        "question": "What did Stoltenberg say?",
-        "kind": "what",
-        "answers": ["drones"],
-        "evidence": [{"source": "000_6bac14c41388e1cc.txt", "text": "ons Security Council. While not going in"}],
-        "unanswerable": False,
-        "split": "tune",
-    }
+    spanning = {"source": "000_6bac14c41388e1cc.txt", "text": "ons Security Council. While not going in"}
+    question = GOOD | {"evidence": [spanning]}
     questions = tmp_path / "span.jsonl"
     questions.write_text(json.dumps(question) + "\n", encoding="utf-8")
     result = verbatim("eval", str(questions), index=tmp_path)

@@ -55,12 +55,17 @@ def test_front_matter_is_yaml_and_keys_beyond_ours_are_left_alone(corpus_dir: Pa
     )
     (corpus_dir / "b.md").write_text("---\ntitle: B\ndate: 2023-13-45\n---\nBody of b.\n")
     (corpus_dir / "c.md").write_text("---\ntitle:\n  - not\n  - text\n---\nBody of c.\n")
+    # Not YAML (an unquoted ": " in the title), but plainly one key and value a line: read as such.
+    (corpus_dir / "d.md").write_text(
+        "---\r\ntitle: Stocks & <Bonds>: S&P 500 slips\r\ndate: 2022-10-24\r\n---\r\nD.\r\n"
+    )
     corpus = load_corpus(corpus_dir)
     found = {a.source: (a.title, a.date, a.text) for a in corpus.articles}
     assert found == {
         "a.md": ("Drones: what we know", dt.date(2023, 5, 1), "Iran denied it.\n"),
         "b.md": ("B", None, "Body of b.\n"),
         "c.md": (None, None, "Body of c.\n"),
+        "d.md": ("Stocks & <Bonds>: S&P 500 slips", dt.date(2022, 10, 24), "D.\r\n"),
     }
     assert [str(p) for p in corpus.problems] == [
         "b.md:3: unreadable date '2023-13-45'; treated as undated",
