@@ -84,16 +84,21 @@ def load_results(path: Path) -> dict[str, Any]:
         or not isinstance(data.get("title"), str)
         or not isinstance(data.get("details", {}), dict)
         or not all(isinstance(s, dict) and isinstance(s.get("metrics"), dict) for s in systems.values())
+        or "product" not in systems
     ):
         raise ReportError(f"{path} is not a results.json written by `verbatim eval`")
     return data
 
 
-def check_comparable(old: Mapping[str, Any], title: str, path: Path) -> None:
-    """Refuse to compare runs of different questions (another set, split or sample): the changes would mean
-    nothing."""
+def check_comparable(old: Mapping[str, Any], title: str, details: Mapping[str, str], path: Path) -> None:
+    """Refuse to compare runs of different questions (another set, split or sample) or over another corpus: the
+    changes would mean nothing. Files are compared by name, so a run made in another checkout still compares."""
     if old["title"] != title:
         raise ReportError(f"{path} is a run of '{old['title']}', not of '{title}': compare runs of the same questions")
+    before = old.get("details", {})
+    for key in ("question set", "squad", "corpus"):
+        if key in before and key in details and Path(str(before[key])).name != Path(details[key]).name:
+            raise ReportError(f"{path} is a run over {key} {before[key]}, not {details[key]}: compare like with like")
 
 
 def format_value(value: float | int | None, metric: str = "") -> str:

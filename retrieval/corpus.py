@@ -216,9 +216,9 @@ def _front_matter(text: str, name: str, problems: list[CorpusProblem]) -> tuple[
             return body, {}, 0
     if data is None:
         return body, {}, 0
-    if not isinstance(data, dict):
-        problems.append(CorpusProblem(name, 2, "front matter is not a table of keys; title, date and url not read"))
-        return body, {}, 0
+    if not isinstance(data, dict) or not all(_KEY.fullmatch(str(key)) for key in data):
+        # Prose between two rules ("---"), not keys: the whole file is the article.
+        return text, {}, 0
     meta: dict[str, str] = {}
     for key, given in data.items():
         wanted = str(key).lower()
@@ -231,6 +231,7 @@ def _front_matter(text: str, name: str, problems: list[CorpusProblem]) -> tuple[
     return body, meta, _key_line(lines, close, "date")
 
 
+_KEY = re.compile(r"[\w-]+")
 _KEY_VALUE = re.compile(r"([\w-]+)\s*:(.*)")
 
 
@@ -245,7 +246,7 @@ def _key_values(lines: Sequence[str]) -> dict[str, str] | None:
         if match is None:
             return None
         found[match[1]] = match[2].strip().strip("\"'")
-    return found
+    return found or None  # nothing but indented lines is no key at all
 
 
 def _key_line(lines: Sequence[str], close: int, key: str) -> int:
@@ -273,12 +274,13 @@ def _read_jsonl(file: Path, name: str, problems: list[CorpusProblem]) -> Iterato
                 problems.append(CorpusProblem(name, number, "empty article, skipped"))
                 continue
             ident = str(record.get("id") or number)
-            if ident in ids:
+            if record.get("id") and ident in ids:  # a line without an id is named by its line number
                 problems.append(
                     CorpusProblem(name, number, f"duplicate id {ident!r} (first on line {ids[ident]}), skipped")
                 )
                 continue
-            ids[ident] = number
+            if record.get("id"):
+                ids[ident] = number
             fields = {key: record.get(key) for key in ("title", "date", "url")}
             if any(value is not None and not isinstance(value, str) for value in fields.values()):
                 problems.append(CorpusProblem(name, number, "line skipped: title, date and url must be strings"))

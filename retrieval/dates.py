@@ -35,14 +35,24 @@ _PARTS = re.compile(
     r"|(?P<dd>\d{1,2}) (?P<dm>[A-Za-z]{3,9}) (?P<dy>(?:19|20)\d\d)",
     re.IGNORECASE,
 )
-_DATE = rf"{_WEEKDAY}(?:{re.sub(r'[?]P<[a-z]+>', '', _PARTS.pattern)})\b"
+_DATE = rf"{_WEEKDAY}(?:{re.sub(r'[?]P<[a-z]+>', '', _PARTS.pattern)})(?!\d)"
+# A time of day after the date: "10:00 AM", "T10:00:00Z", "14:30 GMT".
+_TIME = (
+    r"(?:(?:T|,?\s+(?:at\s+)?)\d{1,2}:\d\d(?::\d\d)?(?:\.\d+)?"  # T10:00:00, " 10:00", ", at 10:00:00.5"
+    r"\s*(?:[ap]\.?m\.?)?\s*(?:Z|[+-]\d\d:?\d\d|[A-Z]{2,4})?)?"  # AM, p.m., Z, +01:00, GMT
+)
+# What may end a dateline: the end of the line, a dash or a colon before the text, a bar before more metadata.
+_END = r"\s*(?:$|[-—–:|])"
 # A dateline is a line of its own at the top of an article: a labelled date ("date 2022-10-20", "Published: 9
-# September 2024"), a place and a date before a dash ("BRUSSELS, October 20, 2022 - ..."), or a date alone
-# (before a dash or the end of the line). A date inside a sentence is an event, never a publication date.
+# September 2024"), a byline and a date ("By Jane Doe, October 20, 2022"), a place and a date before a dash
+# ("BRUSSELS, October 20, 2022 - ...", "LONDON (Reuters) - October 20, 2022"), or a date alone (with a time, before
+# a dash or the end of the line). A date inside a sentence is an event, never a publication date.
 _DATELINE = re.compile(
     rf"^(?:(?:date|dated|published|posted|updated)\b:?\s*(?:on\s+)?{_DATE}"
-    rf"|[A-Z][\w .'’-]{{0,40}},\s*{_DATE}\s*(?:\([\w ]+\)\s*)?[-—–:]"
-    rf"|{_DATE}\s*(?:$|[-—–:|]))",
+    rf"|by\s+[^,|]{{1,60}}[,|]\s*{_DATE}{_TIME}{_END}"
+    rf"|[A-Z][\w .'’-]{{0,40}},\s*{_DATE}{_TIME}\s*(?:\([\w ]+\)\s*)?[-—–:]"
+    rf"|[A-Z][\w .'’-]{{0,40}}\s*\([\w ]+\)\s*[-—–]\s*{_DATE}{_TIME}{_END}"
+    rf"|{_DATE}{_TIME}{_END})",
     re.IGNORECASE,
 )
 

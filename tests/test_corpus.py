@@ -101,6 +101,12 @@ def test_jsonl_and_gzip(corpus_dir: Path) -> None:
         ("Arthur Hailey dies\n\nArthur Hailey, born on 5 April 1920, has died at the age of 84.", None),
         ("Twenty years after the attacks of September 11, 2001, New York opened a museum.", None),
         ("May 5, 2020 was the day the talks began.", None),
+        ("By Jane Doe, October 20, 2022\nNATO said.", dt.date(2022, 10, 20)),
+        ("By Jane Doe | October 20, 2022\nNATO said.", dt.date(2022, 10, 20)),
+        ("October 20, 2022 10:00 AM\nNATO said.", dt.date(2022, 10, 20)),
+        ("LONDON (Reuters) - October 20, 2022\nNATO said.", dt.date(2022, 10, 20)),
+        ("2022-10-20T10:00:00Z\nNATO said.", dt.date(2022, 10, 20)),
+        ("By the way, May 5, 2020 was the day the talks began.", None),
     ],
 )
 def test_date_from_dateline_when_no_manifest_entry(corpus_dir: Path, text: str, expected: dt.date | None) -> None:
@@ -147,6 +153,23 @@ def test_duplicates_within_and_across_formats_are_skipped_by_name(corpus_dir: Pa
         "a.jsonl:2: duplicate id 'x' (first on line 1), skipped",
         "b.txt: duplicate of a.jsonl#x, skipped",
     ]
+
+
+def test_a_line_without_an_id_is_named_by_its_number_and_kept(corpus_dir: Path) -> None:
+    lines = [{"id": "2", "text": "Budget text one here."}, {"text": "A different article about the harbour."}]
+    (corpus_dir / "f.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    corpus = load_corpus(corpus_dir)
+    assert [a.text for a in corpus.articles] == ["Budget text one here.", "A different article about the harbour."]
+
+
+def test_prose_between_rules_is_not_front_matter(corpus_dir: Path) -> None:
+    text = "---\n\nThe summit: leaders agreed on a ceasefire.\n\n---\n\nThe talks lasted nine hours.\n"
+    (corpus_dir / "rule.md").write_text(text)
+    (corpus_dir / "indented.md").write_text("---\n  title: a\n date: b\n---\nBody.\n")
+    corpus = load_corpus(corpus_dir)
+    found = {a.source: a.text for a in corpus.articles}
+    assert found == {"rule.md": text, "indented.md": "Body.\n"}
+    assert [str(p).split(" (")[0] for p in corpus.problems] == ["indented.md:3: malformed front matter"]
 
 
 def test_a_manifest_entry_for_a_missing_file_is_named(corpus_dir: Path) -> None:

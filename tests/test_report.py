@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,14 @@ def test_compare_in_json_and_only_with_a_run_of_the_same_questions(
         error = capsys.readouterr().err
         assert code == 2 and text == ""
         assert "compare runs of the same questions" in error and error.count("\n") == 1
+    code, _ = run(tmp_path, str(QUESTIONS), "--limit", "40", "--compare", str(old))  # 40 >= 4: every question
+    assert code == 0
+    copy = shutil.copytree(CORPUS, tmp_path / "corpus-copy")
+    code, _ = run(tmp_path, str(QUESTIONS), "--corpus", str(copy), "--compare", str(old))
+    assert code == 2 and "compare like with like" in capsys.readouterr().err
+    empty = tmp_path / "empty.json"
+    empty.write_text('{"title": "questions.jsonl", "systems": {}}', encoding="utf-8")
+    assert run(tmp_path, str(QUESTIONS), "--compare", str(empty))[0] == 2
     broken = tmp_path / "broken.json"
     broken.write_text('{"title": "x", "systems": {"product": {"metrics": []}}}', encoding="utf-8")
     code, _ = run(tmp_path, str(QUESTIONS), "--compare", str(broken))
