@@ -99,7 +99,8 @@ def load_corpus(path: Path) -> Corpus:
     names = {file.relative_to(root).as_posix() for file in files}
     for name, entry in manifest.items():
         if name not in names:
-            problems.append(CorpusProblem(MANIFEST, entry.line, f"no file {name!r} in the corpus, entry unused"))
+            why = "a hidden file, not read" if _hidden(Path(name)) and (root / name).exists() else "no such file"
+            problems.append(CorpusProblem(MANIFEST, entry.line, f"{name!r}: {why}, entry unused"))
     for problem in problems:
         log.warning("%s", problem)
     if not articles:

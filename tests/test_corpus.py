@@ -174,9 +174,15 @@ def test_prose_between_rules_is_not_front_matter(corpus_dir: Path) -> None:
 
 def test_a_manifest_entry_for_a_missing_file_is_named(corpus_dir: Path) -> None:
     (corpus_dir / "a.txt").write_text("Text of a.")
-    (corpus_dir / "manifest.jsonl").write_text('{"file": "a.txt", "date": "2020-05-06"}\n{"file": "gone.txt"}\n')
+    (corpus_dir / ".drafts").mkdir()
+    (corpus_dir / ".drafts" / "h.txt").write_text("A draft.")
+    entries = ['{"file": "a.txt", "date": "2020-05-06"}', '{"file": "gone.txt"}', '{"file": ".drafts/h.txt"}']
+    (corpus_dir / "manifest.jsonl").write_text("\n".join(entries) + "\n")
     corpus = load_corpus(corpus_dir)
-    assert [str(p) for p in corpus.problems] == ["manifest.jsonl:2: no file 'gone.txt' in the corpus, entry unused"]
+    assert [str(p) for p in corpus.problems] == [
+        "manifest.jsonl:2: 'gone.txt': no such file, entry unused",
+        "manifest.jsonl:3: '.drafts/h.txt': a hidden file, not read, entry unused",
+    ]
     assert corpus.articles[0].date == dt.date(2020, 5, 6)
 
 
