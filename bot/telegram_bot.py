@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 
 from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.error import Conflict, Forbidden, InvalidToken, NetworkError, TelegramError
+from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -125,8 +126,12 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     )
     try:
         if update.callback_query:
-            await update.callback_query.answer(APOLOGY, show_alert=True)
-        elif chat is not None:
+            try:
+                await update.callback_query.answer(APOLOGY, show_alert=True)
+                return
+            except BadRequest:  # the press was acknowledged before the failure: say it in the chat instead
+                log.debug("the button press was already answered; apologising in the chat")
+        if chat is not None:
             await reply(update, APOLOGY)
     except TelegramError as apology_error:
         log.warning("could not apologise in chat %s: %s", chat and chat.id, apology_error)
@@ -146,6 +151,29 @@ class _StartFailureTraceback(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         return not (message.startswith("Network Retry Loop (Bootstrap") and "Aborting" in message)
+
+
+class _PollingGaveUp(logging.Filter):
+    """PTB stops polling, and leaves the process idle, when Telegram rejects the token mid-run (revoked in
+    BotFather, say): stop the bot with one clear line and exit code 1 instead, as at start-up."""
+
+    def __init__(self, app: Application) -> None:
+        super().__init__()
+        self.app = app
+        self.fired = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not (message.startswith("Network Retry Loop (Polling Updates)") and "Invalid token" in message):
+            return True
+        log.error(REVOKED)
+        self.fired = True
+        bot_state(self.app.bot_data).exit_code = 1
+        self.app.stop_running()
+        return False  # that line replaces PTB's traceback
+
+
+REVOKED = "Telegram rejected the bot token while running (revoked?): stopping. Check TELEGRAM_BOT_TOKEN."
 
 
 def build_application(
@@ -183,11 +211,18 @@ def serve(app: Application, stop_signals: Sequence[int] | None = STOP_SIGNALS) -
     ptb = logging.getLogger("telegram.ext")
     if not any(isinstance(f, _StartFailureTraceback) for f in ptb.filters):
         ptb.addFilter(_StartFailureTraceback())
+    for old in [f for f in ptb.filters if isinstance(f, _PollingGaveUp)]:  # an earlier Application's, in tests
+        ptb.removeFilter(old)
+    gave_up = _PollingGaveUp(app)
+    ptb.addFilter(gave_up)
     loop = asyncio.get_event_loop()
     try:
         app.run_polling(allowed_updates=ALLOWED_UPDATES, stop_signals=stop_signals, close_loop=False)
     except InvalidToken:
-        log.error("Telegram rejected the bot token: check TELEGRAM_BOT_TOKEN or telegram.token_file.")
+        if gave_up.fired:  # mid-run: the filter said it, and PTB's shutdown stopped at the error it re-raised
+            _finish_stopping(app, loop)
+        else:
+            log.error("Telegram rejected the bot token: check TELEGRAM_BOT_TOKEN or telegram.token_file.")
         return 1
     except NetworkError as error:
         log.error("Cannot reach the Telegram Bot API: %s", error)
@@ -197,6 +232,15 @@ def serve(app: Application, stop_signals: Sequence[int] | None = STOP_SIGNALS) -
         loop.close()
     log.info("Verbatim stopped")
     return bot_state(app.bot_data).exit_code
+
+
+def _finish_stopping(app: Application, loop: asyncio.AbstractEventLoop) -> None:
+    """The rest of PTB's shutdown after the updater stopped (its update fetcher, then the Application)."""
+    with contextlib.suppress(Exception):  # each step is tidying up; none may hide the exit code
+        if app.running:
+            loop.run_until_complete(app.stop())
+    with contextlib.suppress(Exception):
+        loop.run_until_complete(app.shutdown())
 
 
 def run(

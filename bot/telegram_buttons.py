@@ -74,11 +74,15 @@ async def _context(
     if index in record.contexts_shown:
         await query.answer("The context of this quote is shown above.")
         return
-    record.contexts_shown.add(index)
+    record.contexts_shown.add(index)  # at once: a second press while this one is sending must not send twice
     await query.answer()
     quote = record.quotes[index]
-    before, after = await asyncio.to_thread(answerer.context, quote, CONTEXT_SENTENCES)
-    reply = ReplyParameters(message.message_id, allow_sending_without_reply=True)
-    await message.get_bot().send_message(
-        message.chat_id, render_context(quote, index + 1, before, after), reply_parameters=reply
-    )
+    try:
+        before, after = await asyncio.to_thread(answerer.context, quote, CONTEXT_SENTENCES)
+        reply = ReplyParameters(message.message_id, allow_sending_without_reply=True)
+        await message.get_bot().send_message(
+            message.chat_id, render_context(quote, index + 1, before, after), reply_parameters=reply
+        )
+    except Exception:
+        record.contexts_shown.discard(index)  # not shown after all: the next press tries again
+        raise

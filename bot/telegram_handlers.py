@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 PAGES = 5  # "More" pages through up to PAGES × top_k quotes, fetched with the first answer
 TYPING_REFRESH = 4.5  # Telegram shows "typing…" for 5 s
+TYPING_WAIT = 1.0  # the longest an answer waits for its "typing…" to be shown
 
 # -- access ----------------------------------------------------------------------------------------------
 
@@ -44,12 +45,16 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.callback_query.answer("Sorry, this bot is private.", show_alert=True)
     elif update.inline_query:
         await update.inline_query.answer([], cache_time=0, is_personal=True)
-    elif message and chat and chat.id not in state.refused and _addressed(message, context) is not None:
-        state.refused.add(chat.id)
-        who = f"your user id is {user.id}" if user and chat.type == ChatType.PRIVATE else f"chat id {chat.id}"
-        await message.reply_text(
-            f"Sorry, this Verbatim bot is private. Ask its owner to allow you ({who}).", do_quote=False
-        )
+    elif message and chat:
+        # Name what the owner must add, once: the user when the chat is allowed (or private), else the chat.
+        user_is_why = user is not None and (chat.type == ChatType.PRIVATE or state.access.allows_chat(chat.id))
+        key = (chat.id, user.id if user is not None and user_is_why else None)
+        if key not in state.refused and _addressed(message, context) is not None:
+            state.refused.add(key)
+            who = f"your user id is {key[1]}" if key[1] is not None else f"chat id {chat.id}"
+            await message.reply_text(
+                f"Sorry, this Verbatim bot is private. Ask its owner to allow you ({who}).", do_quote=False
+            )
     raise ApplicationHandlerStop
 
 
@@ -113,8 +118,13 @@ async def group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 def _addressed(message: Message, context: ContextTypes.DEFAULT_TYPE) -> str | None:
     """The question if `message` speaks to the bot (private chat, reply, mention, command), else None."""
     text = message.text or ""
-    if message.chat.type == ChatType.PRIVATE or text.startswith("/"):
+    if message.chat.type == ChatType.PRIVATE:
         return text
+    # A command at the start, for this bot or for no bot in particular; "/ whatever" chatter is no command.
+    for entity, command in message.parse_entities([MessageEntity.BOT_COMMAND]).items():
+        if entity.offset == 0:
+            target = command.partition("@")[2].lower()
+            return text if not target or target == (context.bot.username or "").lower() else None
     replied = message.reply_to_message
     if replied and replied.from_user and replied.from_user.id == context.bot.id:
         return text
@@ -162,17 +172,20 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, qu
 async def _typing(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> AsyncIterator[None]:
     """Show "typing…" until the block ends: the first action awaited, then refreshed every 4.5 s."""
 
-    async def refresh() -> None:
+    async def indicate() -> None:
         while True:
-            await asyncio.sleep(TYPING_REFRESH)
-            with contextlib.suppress(TelegramError):
+            try:
                 await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
+            except TelegramError as error:  # the indicator is a nicety: never lose an answer over it
+                log.debug("typing indicator failed: %s", error)
+            shown.set()
+            await asyncio.sleep(TYPING_REFRESH)
 
-    try:
-        await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
-    except TelegramError as error:  # the indicator is a nicety: never lose an answer over it
-        log.debug("typing indicator failed: %s", error)
-    task = asyncio.create_task(refresh())
+    shown = asyncio.Event()
+    task = asyncio.create_task(indicate())
+    # "typing…" first, as a rule in milliseconds; but flood control (429) on it must not hold the answer up.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(shown.wait(), TYPING_WAIT)
     try:
         yield
     finally:

@@ -59,6 +59,10 @@ class AccessList:
     users: frozenset[int] = frozenset()
     chats: frozenset[int] = frozenset()
 
+    def allows_chat(self, chat_id: int) -> bool:
+        """Whether the chat list (if any) holds this chat, whoever writes in it."""
+        return not self.chats or chat_id in self.chats
+
     def allows(self, user_id: int | None, chat_id: int | None) -> bool:
         """Whether an update from this user in this chat (None: unknown) may be handled."""
         if self.users and user_id not in self.users:
@@ -124,6 +128,9 @@ class AnswerCache:
             self._answers.popitem(last=False)
 
 
+INLINE_ALLOWANCE = 5  # inline queries a user may send for each chat question the limit allows
+
+
 class RateLimiter:
     """At most `per_minute` questions per user in any 60-second window."""
 
@@ -159,8 +166,11 @@ class BotState:
         self.answers = AnswerStore()
         self.inline_answers = AnswerCache()
         self.limiter = RateLimiter(settings.telegram.questions_per_minute)
+        # Inline mode asks again at every pause in typing: its own, looser count, so typing one inline question
+        # does not use up the chat's.
+        self.inline_limiter = RateLimiter(settings.telegram.questions_per_minute * INLINE_ALLOWANCE)
         self.access = AccessList(settings.telegram.allowed_users, settings.telegram.allowed_chats)
-        self.refused: set[int] = set()  # chats already told that the bot is private
+        self.refused: set[tuple[int, int | None]] = set()  # (chat, user) already told that the bot is private
         self.exit_code = 0
 
 

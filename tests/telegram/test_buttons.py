@@ -63,6 +63,21 @@ def test_a_repeated_context_press_gets_a_short_notice(fake: FakeTelegram, bot: R
     assert len(fake.calls_to("sendMessage")) == 2
 
 
+def test_a_context_that_failed_to_send_is_apologised_for_and_sent_on_the_next_press(
+    fake: FakeTelegram, bot: RunningBot
+) -> None:
+    answer = ask(fake)
+    key = fake.button_data(answer)[0].split(":")[1]
+    fake.fail("sendMessage", 400, "Bad Request: message is too long")
+    fake.press(ANN, answer, f"c:{key}:0")
+    # The press was acknowledged before the send failed: the apology comes as a message.
+    apology = fake.wait_for(lambda: len(sent := fake.sent_to(ANN["id"])) == 2 and sent[-1])
+    assert apology["text"].startswith("Sorry")
+    fake.press(ANN, answer, f"c:{key}:0")
+    context = fake.wait_for(lambda: len(sent := fake.sent_to(ANN["id"])) == 3 and sent[-1])
+    assert context["text"].startswith("Context of quote 1")
+
+
 def test_a_double_press_on_more_is_swallowed(fake: FakeTelegram, bot: RunningBot) -> None:
     """Two taps at once both edit; Telegram says "message is not modified" to the second: not an error."""
     answer = ask(fake)

@@ -48,6 +48,7 @@ def test_chatter_is_ignored(fake: FakeTelegram, bot: RunningBot, answerer: Scrip
     fake.send_text(ANN, "Who is the NATO Secretary General?", chat=GROUP)
     fake.send_text(BOB, "ask @someone_else about it", chat=GROUP)
     fake.send_text(BOB, "/ask@other_bot who?", chat=GROUP)
+    fake.send_text(BOB, "/ honestly who cares", chat=GROUP)  # a slash, no command (seen when the bot is admin)
     fake.send_text(ANN, "thanks", chat=GROUP, reply_to=other_bots_message)
     fake.send_text(ANN, "/help@verbatim_test_bot", chat=GROUP)  # a marker: handled after the chatter
     [help_reply] = bot_messages(fake, 1)

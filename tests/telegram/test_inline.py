@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.settings import Settings
+from bot.telegram_state import INLINE_ALLOWANCE
 from tests.telegram.conftest import ANN, NATO, RunningBot, ScriptedAnswerer, StartBot, with_telegram
 from tests.telegram.fake_api import FakeTelegram, JSONDict, parse_html
 
@@ -48,14 +49,29 @@ def test_inline_not_found_and_empty_queries_offer_the_private_chat(fake: FakeTel
     assert unknown["button"]["text"] == "No quote found: see how to ask"
 
 
-def test_inline_queries_count_against_the_rate_limit(
+def test_inline_queries_have_their_own_looser_rate_limit(
     fake: FakeTelegram, start_bot: StartBot, settings: Settings
 ) -> None:
     start_bot(with_telegram(settings, questions_per_minute=1))
-    assert inline_answer(fake, fake.inline(ANN, NATO))["results"]
+    # Typing one question inline asks at every pause: five queries for each question a minute.
+    typed = [NATO[:n] for n in range(len(NATO) - 4 * 3, len(NATO) + 1, 3)]
+    assert len(typed) == INLINE_ALLOWANCE
+    for query in typed:
+        assert "Too fast" not in inline_answer(fake, fake.inline(ANN, query)).get("button", {}).get("text", "")
     limited = inline_answer(fake, fake.inline(ANN, "another question"))
     assert limited["results"] == [] and limited["is_personal"] is True
     assert limited["button"]["text"].startswith("Too fast: wait")
+    fake.send_text(ANN, NATO)  # the chat's own question is still free
+    [reply] = fake.wait_for(lambda: fake.sent_to(ANN["id"]))
+    assert "faster than I can read" not in reply["text"]
+
+
+def test_with_an_allow_list_inline_results_are_personal(
+    fake: FakeTelegram, start_bot: StartBot, settings: Settings
+) -> None:
+    start_bot(with_telegram(settings, allowed_users=frozenset({ANN["id"]})))
+    answered = inline_answer(fake, fake.inline(ANN, NATO))
+    assert answered["results"] and answered["is_personal"] is True
 
 
 def test_ptb_22_8_sends_an_empty_next_offset_as_a_list(fake: FakeTelegram, bot: RunningBot) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import Settings
-from bot.telegram_bot import CONFLICT, run
+from bot.telegram_bot import CONFLICT, REVOKED, run
 from tests.telegram.conftest import ANN, NATO, ROOT, TOKEN, RunningBot, StartBot, with_telegram
 from tests.telegram.fake_api import FakeTelegram
 from tests.telegram.test_rendering import GOLDEN_QUOTES
@@ -100,6 +100,18 @@ def test_a_second_instance_gets_a_clear_message_and_stops(
     assert bot.join() == 1
     assert CONFLICT in errors(caplog)
     assert "another instance of this bot is polling with the same token" in CONFLICT
+
+
+def test_a_token_revoked_while_running_stops_the_bot_with_one_line(
+    fake: FakeTelegram, start_bot: StartBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = start_bot()
+    fake.send_text(ANN, NATO)
+    fake.wait_for(lambda: fake.sent_to(ANN["id"]))
+    fake.token = "123456789:AAErevokedTOKENabcdefghijklmnopqrs"  # BotFather issued another one
+    assert bot.join(timeout=30) == 1  # not left running, deaf
+    assert errors(caplog) == [REVOKED]
+    assert TOKEN.split(":")[1] not in caplog.text
 
 
 SCRIPT = """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from bot.telegram_bot import ALLOWED_UPDATES
 from tests.telegram.conftest import ANN, NATO, RunningBot, ScriptedAnswerer
 from tests.telegram.fake_api import FakeTelegram, JSONDict
@@ -32,6 +34,14 @@ def test_typing_is_shown_before_the_answer(fake: FakeTelegram, bot: RunningBot) 
     [typing] = fake.calls_to("sendChatAction")
     assert typing.params == {"chat_id": ANN["id"], "action": "typing"}
     assert typing.at <= fake.calls_to("sendMessage")[0].at
+
+
+def test_flood_control_on_typing_does_not_hold_the_answer_up(fake: FakeTelegram, bot: RunningBot) -> None:
+    fake.fail("sendChatAction", 429, "Too Many Requests: retry after 5", retry_after=5)
+    asked = time.monotonic()
+    fake.send_text(ANN, NATO)
+    replies(fake)
+    assert time.monotonic() - asked < 4  # the rate limiter retries the indicator after 5 s; the answer is not kept
 
 
 def test_not_found_says_so_and_echoes_the_question(fake: FakeTelegram, bot: RunningBot) -> None:

@@ -121,6 +121,23 @@ def test_groups_outside_the_allow_list_refuse_once_when_addressed(
     assert answerer.asked == []
 
 
+def test_in_an_allowed_group_each_unlisted_user_is_named_once(
+    fake: FakeTelegram, start_bot: StartBot, settings: Settings, answerer: ScriptedAnswerer
+) -> None:
+    start_bot(with_telegram(settings, allowed_users=frozenset({1}), allowed_chats=frozenset({GROUP["id"]})))
+    for user in (ANN, BOB, ANN):
+        fake.send_text(user, f"/ask@verbatim_test_bot {NATO}", chat=GROUP)
+    fake.wait_for(lambda: len(fake.sent_to(GROUP["id"])) >= 2)
+    fake.send_text(ANN, "/start")  # a marker in a private chat, refused too
+    messages_to(fake, ANN, 1)
+    texts = [m["text"] for m in fake.sent_to(GROUP["id"])]
+    assert texts == [
+        "Sorry, this Verbatim bot is private. Ask its owner to allow you (your user id is 1001).",
+        "Sorry, this Verbatim bot is private. Ask its owner to allow you (your user id is 1002).",
+    ]
+    assert answerer.asked == []
+
+
 def test_a_button_press_from_outside_the_allow_list_is_answered(
     fake: FakeTelegram, start_bot: StartBot, settings: Settings
 ) -> None:
