@@ -202,6 +202,8 @@ def _check_range(section: str, key: str, value: Any, where: str) -> None:
         raise SettingsError(f"{where}: must not be empty")
     if key == "api_base_url" and not value.startswith(("http://", "https://")):
         raise SettingsError(f"{where}: must be an http(s) URL, got {value!r}")
+    if key == "api_base_url" and not value.endswith("/bot"):  # the client appends the token to it
+        raise SettingsError(f"{where}: must end in /bot (as https://api.telegram.org/bot does), got {value!r}")
 
 
 def _parse_env(text: str, kind: type, name: str) -> Any:

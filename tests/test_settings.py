@@ -53,6 +53,7 @@ def test_environment_then_flags_override() -> None:
         ),
         ({"VERBATIM_COLOUR": "1"}, {}, "VERBATIM_COLOUR: unknown setting (names are VERBATIM_<SECTION>_<KEY>)"),
         ({"TELEGRAM_API_BASE_URL": "ftp://x"}, {}, "must be an http(s) URL"),
+        ({"TELEGRAM_API_BASE_URL": "http://127.0.0.1:1"}, {}, "must end in /bot (as https://api.telegram.org/bot"),
         ({"VERBATIM_RANKING_CONFIDENCE_HIGH": "1.2"}, {}, "must be between 0 and 1, got 1.2"),
         ({"VERBATIM_RANKING_SEMANTIC_CANDIDATES": "-1"}, {}, "must be at least 0, got -1"),
         ({"VERBATIM_INDEX_TOKEN_DIMENSIONS": "512"}, {}, "must be between 0 and 384, got 512"),
