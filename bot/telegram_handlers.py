@@ -170,7 +170,8 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, qu
 
 @contextlib.asynccontextmanager
 async def _typing(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> AsyncIterator[None]:
-    """Show "typing…" until the block ends: the first action awaited, then refreshed every 4.5 s."""
+    """Show "typing…" until the block ends: the first action waited for (up to TYPING_WAIT), then refreshed every
+    4.5 s."""
 
     async def indicate() -> None:
         while True:
