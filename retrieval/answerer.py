@@ -13,7 +13,7 @@ import numpy as np
 
 from retrieval.abstention import AbstentionModel, evidence
 from retrieval.context import context_features, read_articles, semantic_features, within_article
-from retrieval.features import Question, feature_matrix, idf, read_question
+from retrieval.features import Question, feature_matrix, idf, read_question, without_symbols
 from retrieval.index import COLUMNS, SentenceIndex
 from retrieval.models import Answer, Confidence, Quote, SentenceKind, Source
 from retrieval.parameters import EMBEDDING_FEATURES, FEATURES, WITHIN_ARTICLE, RankingParameters
@@ -133,7 +133,7 @@ class Answerer:
         texts: list[str] = []
         for question in questions:
             try:
-                texts.append(read_question(self.clean_question(question)).text)
+                texts.append(without_symbols(self.clean_question(question)))  # the text read_question keeps
             except QuestionError:
                 continue  # answer() refuses it before any embedding
         # The scorer's cache keeps them for `candidates`; more than it holds would only be embedded twice.

@@ -81,9 +81,8 @@ _NUMBER = re.compile(r"\d[\d,.]*")
 
 
 def read_question(text: str) -> Question:
-    """Tokenize a question and read what kind of answer it expects; emoji and other symbols are set aside (they
-    carry no words to search for, and the embedding model would read them as unknown words)."""
-    text = " ".join("".join(" " if unicodedata.category(c) in _SYMBOL_CATEGORIES else c for c in text).split())
+    """Tokenize a question (`without_symbols`) and read what kind of answer it expects."""
+    text = without_symbols(text)
     question_terms = tuple(terms(_FRAME.sub("how", text)))
     lowered = text.lower()
     expects = next((kind for kind, pattern in _EXPECTS if pattern.search(lowered)), None)
@@ -100,6 +99,12 @@ def read_question(text: str) -> Question:
         names,
         numbers,
     )
+
+
+def without_symbols(text: str) -> str:
+    """The question with emoji and other symbols set aside: they carry no words to search for, and the embedding
+    model would read them as unknown words."""
+    return " ".join("".join(" " if unicodedata.category(c) in _SYMBOL_CATEGORIES else c for c in text).split())
 
 
 def char_grams(surface: Sequence[str]) -> frozenset[str]:

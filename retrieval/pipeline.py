@@ -131,10 +131,14 @@ def corpus_fingerprint(
 def _corpus_key(corpus: Path, articles: Sequence[Article] | None) -> str:
     """One index per corpus, so switching corpora does not throw the other's index away."""
     if articles is not None:  # a SQuAD file read as articles, say: named after it, so two such sets keep apart
-        return "in-memory-" + "".join(c if c.isalnum() else "-" for c in corpus.name)[:40]
+        return f"in-memory-{_slug(corpus.name)}"
     resolved = corpus.resolve()
-    slug = "".join(c if c.isalnum() else "-" for c in resolved.name)[:40]
-    return f"{slug}-{hashlib.sha256(str(resolved).encode()).hexdigest()[:8]}"
+    return f"{_slug(resolved.name)}-{hashlib.sha256(str(resolved).encode()).hexdigest()[:8]}"
+
+
+def _slug(name: str) -> str:
+    """A name as a directory name: letters and digits kept, the rest dashes, at most 40 characters."""
+    return "".join(c if c.isalnum() else "-" for c in name)[:40]
 
 
 def _current(index_dir: Path) -> tuple[Path, dict[str, Any]] | None:
