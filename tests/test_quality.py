@@ -21,30 +21,31 @@ SQUAD = SHARED / "squad" / "squad-dev-tune.json"
 SQUAD_TITLES = 3  # a few whole SQuAD articles: quick, and every paragraph of them competes
 
 # Floors: the values measured with the shipped settings (README, "Answer quality"), less a small margin.
-# Measured 2026-12-03 (after the blind batch s107-s178 joined the set and `verbatim tune` re-ran):
-# tune 0.775 / 0.873 / 0.821, abstention recall 0.389 (7 of 18), wrongly abstained 0.049 (5 of 102);
-# holdout 0.771 / 0.854 / 0.802, abstention recall 0.4 (4 of 10), wrongly abstained 0.083 (4 of 48).
+# Measured 2026-12-04 (after the third blind batch s179-s274 joined the set and `verbatim tune` re-ran):
+# tune 0.741 / 0.867 / 0.803, abstention recall 0.310 (9 of 29), wrongly abstained 0.044 (7 of 158);
+# holdout 0.778 / 0.861 / 0.817, abstention recall 0.4 (6 of 15), wrongly abstained 0.056 (4 of 72).
 # The floors allow one answerable question less, abstention recall none; the wrongly-abstained ceilings are our
 # 5 % on tune and one question more than measured on holdout.
 SEED_FLOORS = {
-    "tune": {"hit_at_1": 0.76, "hit_at_3": 0.86, "mrr_at_5": 0.81, "abstention_recall": 0.38},
-    "holdout": {"hit_at_1": 0.75, "hit_at_3": 0.83, "mrr_at_5": 0.78, "abstention_recall": 0.39},
+    "tune": {"hit_at_1": 0.73, "hit_at_3": 0.86, "mrr_at_5": 0.79, "abstention_recall": 0.31},
+    "holdout": {"hit_at_1": 0.76, "hit_at_3": 0.84, "mrr_at_5": 0.80, "abstention_recall": 0.39},
 }
 # The lexical path (archives over semantic_max_sentences, or the model missing): its own weights and abstention.
-# Measured: tune 0.745 / 0.804 / 0.788, wrongly abstained 5/102; holdout 0.646 / 0.813 / 0.733, 3 of 48.
+# Measured: tune 0.703 / 0.816 / 0.765, wrongly abstained 6/158; holdout 0.639 / 0.806 / 0.722, 4 of 72.
 LEXICAL_FLOORS = {
-    "tune": {"hit_at_1": 0.73, "hit_at_3": 0.79, "mrr_at_5": 0.77},
-    "holdout": {"hit_at_1": 0.62, "hit_at_3": 0.79, "mrr_at_5": 0.71},
+    "tune": {"hit_at_1": 0.69, "hit_at_3": 0.81, "mrr_at_5": 0.75},
+    "holdout": {"hit_at_1": 0.62, "hit_at_3": 0.79, "mrr_at_5": 0.70},
 }
-SEED_CEILINGS = {"tune": {"wrongly_abstained": 0.05}, "holdout": {"wrongly_abstained": 0.11}}
+SEED_CEILINGS = {"tune": {"wrongly_abstained": 0.05}, "holdout": {"wrongly_abstained": 0.07}}
 # Confidence labels on the top quote of every question answered (an unanswerable one answered counts as wrong).
-# Measured 2026-12-03: tune high 48/53 right, medium 16/17, low 15/38; holdout high 16/19, medium 12/13, low 9/18.
+# Measured 2026-12-04: tune high 72/80 right, medium 29/41, low 16/50; holdout high 29/33, medium 18/23, low 9/21.
+# The floors allow one right quote less in each label.
 CONFIDENCE_FLOORS = {
-    "tune": {Confidence.HIGH: 0.88, Confidence.MEDIUM: 0.8},
-    "holdout": {Confidence.HIGH: 0.78, Confidence.MEDIUM: 0.75},
+    "tune": {Confidence.HIGH: 0.88, Confidence.MEDIUM: 0.68},
+    "holdout": {Confidence.HIGH: 0.84, Confidence.MEDIUM: 0.73},
 }
-# Measured on the first 3 titles (832 questions; a smaller haystack than the whole tuning half; 2026-12-03):
-# P@1 0.858, MRR@5 0.908, R@5 0.972.
+# Measured on the first 3 titles (832 questions; a smaller haystack than the whole tuning half; 2026-12-04):
+# P@1 0.857, MRR@5 0.906, R@5 0.972.
 SQUAD_FLOORS = {"hit_at_1": 0.84, "mrr_at_5": 0.89, "hit_at_5": 0.96}
 
 
@@ -97,7 +98,7 @@ def test_confidence_labels_keep_their_promise_on_the_seed_questions(answerer: An
     for label, floor in CONFIDENCE_FLOORS[split].items():
         assert shares.get(label, 0.0) >= floor, (label, shares)
     # Each label keeps its own promise (the floors); low must be the least reliable. Medium may beat high on a few
-    # dozen quotes (tune 16/17 against 48/53): its promise is "at least 60 %", not "less than high".
+    # dozen quotes (tune 16/17 against 48/53 once): its promise is "at least 60 %", not "less than high".
     assert shares[Confidence.LOW] < min(shares[Confidence.MEDIUM], shares[Confidence.HIGH])
 
 
