@@ -21,7 +21,7 @@ SQUAD = SHARED / "squad" / "squad-dev-tune.json"
 SQUAD_TITLES = 3  # a few whole SQuAD articles: quick, and every paragraph of them competes
 
 # Floors: the values measured with the shipped settings (README, "Answer quality"), less a small margin.
-# Measured 2026-12-04 (after the third blind batch s179-s274 joined the set and `verbatim tune` re-ran):
+# Measured 2026-12-04 (after the third batch s179-s274 joined the set and `verbatim tune` re-ran):
 # tune 0.741 / 0.867 / 0.803, abstention recall 0.310 (9 of 29), wrongly abstained 0.044 (7 of 158);
 # holdout 0.778 / 0.861 / 0.817, abstention recall 0.4 (6 of 15), wrongly abstained 0.056 (4 of 72).
 # The floors allow one answerable question less, abstention recall none; the wrongly-abstained ceilings are our
