@@ -11,7 +11,10 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
+
+import numpy as np
 
 from bot.report import (
     ReportError,
@@ -215,7 +218,8 @@ def _run_system(name: str, factory: AnswererFactory, benchmark: Benchmark, index
     began = time.perf_counter()
     answerer = factory(benchmark.corpus, index_dir, benchmark.articles if benchmark.in_memory else None)
     if name == "product" and benchmark.questions and isinstance(answerer, Answerer):
-        check_within_sentences(benchmark.questions, _body_sentences(answerer), benchmark.source or Path())
+        cited = {item.source for question in benchmark.questions for item in question.evidence}
+        check_within_sentences(benchmark.questions, _body_sentences(answerer, cited), benchmark.source or Path())
     built = time.perf_counter()
     count = len(benchmark.cases)
     timing = f"built in {built - began:.1f} s"
@@ -246,13 +250,22 @@ def _run_system(name: str, factory: AnswererFactory, benchmark: Benchmark, index
     return evaluation, timing
 
 
-def _body_sentences(answerer: Answerer) -> dict[str, list[str]]:
-    """Each article's body sentences (what can be quoted), by source."""
+def _body_sentences(answerer: Answerer, sources: set[str]) -> dict[str, list[str]]:
+    """The body sentences (what can be quoted) of the articles named in `sources`, by source: each article is read
+    once, whatever the size of the archive."""
     index = answerer.index
+    body = np.asarray(index.body)
+    article_of = np.asarray(index.columns["article"])[body]
+    starts = np.asarray(index.columns["start"])[body].tolist()
+    ends = np.asarray(index.columns["end"])[body].tolist()
     found: dict[str, list[str]] = {}
-    for doc in range(len(index.body)):
-        sentence = index.sentence(int(index.body[doc]))
-        found.setdefault(index.articles[sentence.article].source, []).append(sentence.text)
+    bounds = [0, *(np.flatnonzero(np.diff(article_of)) + 1).tolist(), len(body)]  # body docs run article by article
+    for lo, hi in pairwise(bounds):
+        if lo == hi:
+            continue
+        article = index.articles[int(article_of[lo])]
+        if article.source in sources:
+            found[article.source] = [article.text[a:b] for a, b in zip(starts[lo:hi], ends[lo:hi], strict=True)]
     return found
 
 
