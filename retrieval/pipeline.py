@@ -48,14 +48,14 @@ def open_answerer(
 
 def semantic_scorer(params: IndexParameters) -> SemanticScorer | None:
     """The sentence-embedding model when the settings ask for it and it is installed; otherwise None (lexical)."""
-    return _shared_scorer() if params.semantic else None
+    return _shared_scorer(params.semantic_adapter) if params.semantic else None
 
 
 @functools.cache
-def _shared_scorer() -> SemanticScorer | None:
-    """One model per process: it is read-only, and loading it costs time and memory."""
+def _shared_scorer(adapter: str) -> SemanticScorer | None:
+    """One model per process (and adapter): it is read-only, and loading it costs time and memory."""
     try:
-        return SemanticScorer.load()
+        return SemanticScorer.load(adapter=Path(adapter) if adapter else None)
     except SemanticUnavailable as error:
         log.warning("semantic ranking is off: %s", error)
         return None
@@ -73,7 +73,7 @@ def load_or_build(
     """The persisted index when it matches the corpus and settings; otherwise update it (re-reading only new or
     changed articles) or, with `rebuild` or without a usable index, build it anew; then persist and load it."""
     # Whether embeddings can be made, and with which model, is part of what the index depends on.
-    model = model_version() if params.semantic else None
+    model = _model_version(params) if params.semantic else None
     params = dataclasses.replace(params, semantic=model is not None)
     fingerprint = corpus_fingerprint(corpus, params, articles, model or "")
     root, index_dir = index_dir, index_dir / _corpus_key(corpus, articles)
@@ -102,6 +102,15 @@ def load_or_build(
     return SentenceIndex.load(final, index.stats.engine)
 
 
+def _model_version(params: IndexParameters) -> str | None:
+    """The model (and adapter) the index's embeddings come from; None when there is none to use (lexical)."""
+    try:
+        return model_version(Path(params.semantic_adapter) if params.semantic_adapter else None)
+    except SemanticUnavailable as error:
+        log.warning("semantic ranking is off: %s", error)
+        return None
+
+
 def _embedder(params: IndexParameters) -> Callable[[], Encoder | None] | None:
     """What makes the embedder, called only when the index gets embeddings (loading the model takes seconds)."""
     if not params.semantic:
@@ -114,7 +123,9 @@ def corpus_fingerprint(
 ) -> str:
     """A digest of the corpus files (names, sizes, times) or articles, and of every setting the index uses."""
     digest = hashlib.sha256()
-    digest.update(json.dumps([INDEX_FORMAT, dataclasses.asdict(params), model], sort_keys=True).encode())
+    # The adapter counts by its digest (in `model`), not by where it lies: clones share an index's fingerprint.
+    settings = dataclasses.asdict(dataclasses.replace(params, semantic_adapter=""))
+    digest.update(json.dumps([INDEX_FORMAT, settings, model], sort_keys=True).encode())
     if articles is not None:
         for article in articles:
             digest.update(repr((article.id, article.source, article.date, article.title, article.text)).encode())

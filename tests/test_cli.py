@@ -238,3 +238,36 @@ def test_tune_abstention_only_keeps_the_ranking_and_refits_abstention(tmp_path: 
     assert printed["ranking"]["lexical_weights"] == shipped["ranking"]["lexical_weights"]
     assert set(printed["ranking"]["abstention"]) == set(shipped["ranking"]["abstention"])  # a model, refitted
     assert 0 < printed["ranking"]["abstain_threshold"] < 1
+
+
+def test_tune_without_the_fold_adapters_of_the_fine_tuned_model_is_one_line(tmp_path: Path) -> None:
+    squad = tmp_path / "squad.json"
+    squad.write_text(
+        json.dumps(
+            {
+                "data": [
+                    {
+                        "title": "Paris",
+                        "paragraphs": [
+                            {
+                                "context": "Paris is the capital of France.",
+                                "qas": [
+                                    {
+                                        "id": "1",
+                                        "question": "What is the capital of France?",
+                                        "answers": [{"text": "Paris", "answer_start": 0}],
+                                    }
+                                ],
+                            }
+                        ],
+                    }
+                ]
+            }
+        )
+    )
+    empty = tmp_path / "adapters"
+    empty.mkdir()
+    result = verbatim("tune", "--dry-run", "--squad", str(squad), "--fold-adapters", str(empty), index=tmp_path / "i")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "fold-0.safetensors" in result.stderr and "make adapters" in result.stderr

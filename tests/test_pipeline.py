@@ -132,3 +132,28 @@ def test_answers_survive_a_restart(corpus: Path, tmp_path: Path) -> None:
     assert (built.index.token_vectors.vectors == loaded.index.token_vectors.vectors).all()
     for question in ["How many Iranian individuals?", "who sends UAVs to Moscow?"]:
         assert built.answer(question, 5) == loaded.answer(question, 5)
+
+
+def test_fingerprint_follows_the_adapter_digest_not_its_place(tmp_path: Path) -> None:
+    from retrieval.pipeline import _model_version, corpus_fingerprint
+
+    one, two, other = tmp_path / "a.safetensors", tmp_path / "b" / "a.safetensors", tmp_path / "c.safetensors"
+    two.parent.mkdir()
+    one.write_bytes(b"adapter bytes")
+    two.write_bytes(b"adapter bytes")
+    other.write_bytes(b"other bytes")
+
+    def fingerprint(adapter: Path) -> str:
+        params = IndexParameters(engine="rank-bm25", semantic_adapter=str(adapter))
+        return corpus_fingerprint(SEEDS, params, None, f"model+{adapter.name}@{_digest(adapter)}")
+
+    # A clone elsewhere keeps its index; another adapter's embeddings are another index.
+    assert fingerprint(one) == fingerprint(two) != fingerprint(other)
+    missing = IndexParameters(semantic_adapter=str(tmp_path / "missing.safetensors"))
+    assert _model_version(missing) is None  # semantic ranking off, with a warning, rather than a crash
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]

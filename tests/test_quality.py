@@ -21,32 +21,34 @@ SQUAD = SHARED / "squad" / "squad-dev-tune.json"
 SQUAD_TITLES = 3  # a few whole SQuAD articles: quick, and every paragraph of them competes
 
 # Floors: the values measured with the shipped settings (README, "Answer quality"), less a small margin.
-# Measured 2026-12-04 (after the third batch s179-s274 joined the set and `verbatim tune` re-ran):
-# tune 0.741 / 0.867 / 0.803, abstention recall 0.310 (9 of 29), wrongly abstained 0.044 (7 of 158);
-# holdout 0.778 / 0.861 / 0.817, abstention recall 0.4 (6 of 15), wrongly abstained 0.056 (4 of 72).
+# Measured 2026-12-04 with the fine-tuned model (config/minilm-squad.safetensors) and `verbatim tune` re-run:
+# tune 0.766 / 0.861 / 0.815, abstention recall 0.310 (9 of 29), wrongly abstained 0.044 (7 of 158);
+# holdout 0.736 / 0.847 / 0.787, abstention recall 0.333 (5 of 15), wrongly abstained 0.069 (5 of 72).
 # The floors allow one answerable question less, abstention recall none; the wrongly-abstained ceilings are our
-# 5 % on tune and one question more than measured on holdout.
+# 5 % on tune and, on holdout, 0.07: set at one question more than the 4 of 72 measured before the fine-tuning,
+# and met exactly now.
 SEED_FLOORS = {
-    "tune": {"hit_at_1": 0.73, "hit_at_3": 0.86, "mrr_at_5": 0.79, "abstention_recall": 0.31},
-    "holdout": {"hit_at_1": 0.76, "hit_at_3": 0.84, "mrr_at_5": 0.80, "abstention_recall": 0.39},
+    "tune": {"hit_at_1": 0.75, "hit_at_3": 0.85, "mrr_at_5": 0.80, "abstention_recall": 0.31},
+    "holdout": {"hit_at_1": 0.72, "hit_at_3": 0.83, "mrr_at_5": 0.77, "abstention_recall": 0.33},
 }
 # The lexical path (archives over semantic_max_sentences, or the model missing): its own weights and abstention.
-# Measured: tune 0.703 / 0.816 / 0.765, wrongly abstained 6/158; holdout 0.639 / 0.806 / 0.722, 4 of 72.
+# Measured: tune 0.703 / 0.810 / 0.763, wrongly abstained 6/158; holdout 0.639 / 0.806 / 0.722, 4 of 72.
 LEXICAL_FLOORS = {
     "tune": {"hit_at_1": 0.69, "hit_at_3": 0.81, "mrr_at_5": 0.75},
     "holdout": {"hit_at_1": 0.62, "hit_at_3": 0.79, "mrr_at_5": 0.70},
 }
 SEED_CEILINGS = {"tune": {"wrongly_abstained": 0.05}, "holdout": {"wrongly_abstained": 0.07}}
 # Confidence labels on the top quote of every question answered (an unanswerable one answered counts as wrong).
-# Measured 2026-12-04: tune high 72/80 right, medium 29/41, low 16/50; holdout high 29/33, medium 18/23, low 9/21.
+# Measured 2026-12-04: tune high 76/85 right, medium 24/35, low 21/51; holdout high 31/35, medium 15/19, low 7/23.
 # The floors allow one right quote less in each label.
 CONFIDENCE_FLOORS = {
-    "tune": {Confidence.HIGH: 0.88, Confidence.MEDIUM: 0.68},
-    "holdout": {Confidence.HIGH: 0.84, Confidence.MEDIUM: 0.73},
+    "tune": {Confidence.HIGH: 0.88, Confidence.MEDIUM: 0.65},
+    "holdout": {Confidence.HIGH: 0.85, Confidence.MEDIUM: 0.73},
 }
 # Measured on the first 3 titles (832 questions; a smaller haystack than the whole tuning half; 2026-12-04):
-# P@1 0.857, MRR@5 0.906, R@5 0.972.
-SQUAD_FLOORS = {"hit_at_1": 0.84, "mrr_at_5": 0.89, "hit_at_5": 0.96}
+# P@1 0.870, MRR@5 0.916, R@5 0.972, with the shipped adapter, which was trained on these questions (a regression
+# gate, not a quality claim; the cross-validated numbers are in the README).
+SQUAD_FLOORS = {"hit_at_1": 0.86, "mrr_at_5": 0.90, "hit_at_5": 0.96}
 
 
 def _check(metrics: Metrics, floors: dict[str, float]) -> None:

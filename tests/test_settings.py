@@ -20,6 +20,8 @@ def test_shipped_defaults_load_with_tuned_values() -> None:
     tuned = (ROOT / "config" / "tuned.toml").read_text()
     assert f"k1 = {settings.index.k1}" in tuned and f"abstain_threshold = {settings.ranking.abstain_threshold}" in tuned
     assert settings.telegram.token is None
+    # The fine-tuned model's adapter, resolved against config/ wherever the clone lies.
+    assert settings.index.semantic_adapter == str(ROOT / "config" / "minilm-squad.safetensors")
 
 
 def test_environment_then_flags_override() -> None:
@@ -57,6 +59,11 @@ def test_environment_then_flags_override() -> None:
         ({"VERBATIM_RANKING_CONFIDENCE_HIGH": "1.2"}, {}, "must be between 0 and 1, got 1.2"),
         ({"VERBATIM_RANKING_SEMANTIC_CANDIDATES": "-1"}, {}, "must be at least 0, got -1"),
         ({"VERBATIM_INDEX_TOKEN_DIMENSIONS": "512"}, {}, "must be between 0 and 384, got 512"),
+        (
+            {"VERBATIM_INDEX_SEMANTIC_ADAPTER": "/nowhere/adapter.safetensors"},
+            {},
+            "index.semantic_adapter: no such file: /nowhere/adapter.safetensors",
+        ),
         (
             {"VERBATIM_RANKING_LEXICAL_CONFIDENCE_HIGH": "0.2", "VERBATIM_RANKING_LEXICAL_CONFIDENCE_MEDIUM": "0.4"},
             {},
