@@ -18,7 +18,7 @@ from bot.settings import Settings, SettingsError, load_settings
 from retrieval.answerer import QuestionError
 from retrieval.corpus import CorpusError
 from retrieval.engine import EngineError
-from retrieval.pipeline import load_or_build
+from retrieval.pipeline import embedding_model, load_or_build
 from retrieval.store import IndexStoreError
 
 log = logging.getLogger("verbatim")
@@ -207,6 +207,8 @@ def run_index(args: argparse.Namespace, settings: Settings) -> int:
     print(f"paragraphs: {stats.paragraphs:,}")
     print(f"vocabulary: {stats.vocabulary:,} terms")
     print(f"engine:     {stats.engine}")
+    model = embedding_model(settings.index) if index.embeddings is not None else None
+    print(f"embeddings: {model or 'none (lexical ranking)'}")
     print(f"built in:   {stats.build_seconds:.2f} s; this run took {time.perf_counter() - began:.2f} s")
     return 0
 

@@ -73,7 +73,7 @@ def load_or_build(
     """The persisted index when it matches the corpus and settings; otherwise update it (re-reading only new or
     changed articles) or, with `rebuild` or without a usable index, build it anew; then persist and load it."""
     # Whether embeddings can be made, and with which model, is part of what the index depends on.
-    model = _model_version(params) if params.semantic else None
+    model = embedding_model(params) if params.semantic else None
     params = dataclasses.replace(params, semantic=model is not None)
     fingerprint = corpus_fingerprint(corpus, params, articles, model or "")
     root, index_dir = index_dir, index_dir / _corpus_key(corpus, articles)
@@ -102,7 +102,7 @@ def load_or_build(
     return SentenceIndex.load(final, index.stats.engine)
 
 
-def _model_version(params: IndexParameters) -> str | None:
+def embedding_model(params: IndexParameters) -> str | None:
     """The model (and adapter) the index's embeddings come from; None when there is none to use (lexical)."""
     try:
         return model_version(Path(params.semantic_adapter) if params.semantic_adapter else None)

