@@ -33,7 +33,7 @@ test: lint
 bench-telegram: $(STAMP)
 	$(BIN)/python -m tests.bench_telegram_load
 
-# Fine-tune the model's top layers on the SQuAD tuning half (about 30 minutes on 2 cores): config/
+# Fine-tune the model's top layers on the SQuAD tuning half (26 minutes on 2 cores): config/
 # minilm-squad.safetensors and the fold adapters `verbatim tune` cross-validates with. Not part of run or test:
 # it needs torch (the CPU build on this machine's disk) and sentence-transformers, in their own .venv-train.
 TRAIN := .venv-train/bin
