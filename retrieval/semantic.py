@@ -10,6 +10,7 @@ file puts fine-tuned tensors (the top layers, trained by tools/finetune.py) in p
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -346,10 +347,18 @@ def _adapter_version(adapter: Path | None) -> str:
     if adapter is None:
         return ""
     try:
-        digest = hashlib.sha256(adapter.read_bytes()).hexdigest()[:16]
+        stat = adapter.stat()
+        digest = _digest(str(adapter.resolve()), stat.st_size, stat.st_mtime_ns)
     except OSError as error:
         raise SemanticUnavailable(f"cannot read the model adapter {adapter}: {error.strerror}") from error
     return f"+{adapter.name}@{digest}"
+
+
+@functools.lru_cache(maxsize=16)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    """A file's sha256 (16 hex digits), read once per process while its size and time stay the same: every index
+    load asks for the model version, and an adapter is megabytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def _version() -> str:
