@@ -22,7 +22,14 @@ from retrieval.models import Article
 from retrieval.parameters import IndexParameters, RankingParameters
 from retrieval.squad import SquadSet, sample
 from retrieval.squad import expectations as squad_expectations
-from retrieval.tuning import HIGH_PRECISION, MEDIUM_PRECISION, abstention_rows, joint_threshold, precision_cut
+from retrieval.tuning import (
+    HIGH_PRECISION,
+    MEDIUM_PRECISION,
+    abstention_rows,
+    deal,
+    joint_threshold,
+    precision_cut,
+)
 
 FOLDS = 4
 HELD_EVERY = 4  # every 4th paragraph of a SQuAD article is left out of its corpus
@@ -165,11 +172,14 @@ def _collect(
     suffix: str,
     fold_adapters: Sequence[str] = (),
 ) -> _Labelled:
-    """Abstention rows of the seeds questions and of the SQuAD leave-out corpora (an article's, with the fold
-    adapter trained without its fold when there are fold adapters)."""
-    parts: list[tuple[str, int, str, Answerer, list[Expectation]]] = [
-        ("seeds", 0, "seeds", open_answerer(None, "seeds", params, ranking), list(seeds))
-    ]
+    """Abstention rows of the seeds questions and of the SQuAD leave-out corpora (a seeds fold's or an article's
+    with the fold adapter trained without its fold when there are fold adapters)."""
+    parts: list[tuple[str, int, str, Answerer, list[Expectation]]] = []
+    for part, chosen in enumerate(deal(seeds, FOLDS)):  # the ranking fit's folds, and tools/finetune.py's
+        own = params
+        if fold_adapters and params.semantic:
+            own = dataclasses.replace(params, semantic_adapter=fold_adapters[part])
+        parts.append(("seeds", part, "seeds", open_answerer(None, f"seeds-fold-{part}{suffix}", own, ranking), chosen))
     if squad is not None:
         titles = sorted({a.title or "" for a in squad.articles})
         by_title = {t: [a for a in squad.articles if a.title == t] for t in titles}
@@ -206,8 +216,8 @@ def _collect(
         count = len(found_rows.rows)
         source += [name] * count
         kinds += [kind] * count
-        # The seeds questions go round the folds; a SQuAD article's questions stay in one fold.
-        fold.append(np.arange(count) % FOLDS if name == "seeds" else np.full(count, number % FOLDS))
+        # A seeds part is one fold; a SQuAD article's questions stay in one fold.
+        fold.append(np.full(count, number % FOLDS))
         before = skipped.get(kind, (0, 0))
         skipped[kind] = (before[0] + found_rows.skipped_answerable, before[1] + found_rows.skipped_unanswerable)
     cases = AbstentionCases(

@@ -26,10 +26,10 @@ from retrieval.squad import load_squad, sample
 from retrieval.tuning import (
     CaseSet,
     collect,
+    deal,
     fit_softmax,
     fit_weights,
     quality,
-    split_cases,
     sweep_bm25,
 )
 
@@ -78,6 +78,7 @@ def add_tune_arguments(parser: argparse.ArgumentParser) -> None:
 def run_tune(args: argparse.Namespace, settings: Settings) -> int:
     """Sweep, fit, choose, and write config/tuned.toml; only the tune split and the SQuAD tuning half are used."""
     began = time.perf_counter()
+    adapters = _fold_adapters(args, settings)  # before any work: without them there is nothing honest to do
     corpus = load_corpus(args.corpus)
     questions = load_questions(args.questions, {a.source: a.text for a in corpus.articles})
     seeds = [expectation(q) for q in questions if q.split == "tune"]
@@ -87,14 +88,14 @@ def run_tune(args: argparse.Namespace, settings: Settings) -> int:
     squad_all = squad_expectations(squad.questions) if squad else []
     squad_sample = sample(squad_all, args.sweep_sample)
     work = settings.index_dir / "tuning"
-    adapters = _fold_adapters(args, settings) if squad else []
 
     def answerer(params: IndexParameters, ranking: RankingParameters, on_squad: bool, fold: int = 0) -> Answerer:
+        own = adapters and params.semantic
+        if own:  # each fold's questions meet a model that never saw them
+            params = dataclasses.replace(params, semantic_adapter=adapters[fold])
         if on_squad and squad is not None:
-            if adapters and params.semantic:  # each fold's questions meet a model that never saw them
-                params = dataclasses.replace(params, semantic_adapter=adapters[fold])
             return open_answerer(Path("squad"), work / f"fold-{fold}", params, ranking, articles=squad.articles)
-        return open_answerer(args.corpus, work, params, ranking)
+        return open_answerer(args.corpus, work / f"seeds-fold-{fold}" if own else work, params, ranking)
 
     ranking = settings.ranking
     if args.abstention_only:
@@ -109,7 +110,7 @@ def run_tune(args: argparse.Namespace, settings: Settings) -> int:
         articles: Sequence[Article] | None, name: str, params: IndexParameters, ranking: RankingParameters
     ) -> Answerer:
         if articles is None:
-            return open_answerer(args.corpus, work, params, ranking)
+            return open_answerer(args.corpus, work / name if params.semantic_adapter else work, params, ranking)
         return open_answerer(Path("squad"), work / name, params, ranking, articles=articles)
 
     abstention = tune_abstention(abstention_answerer, chosen, fitted, seeds, squad, adapters)
@@ -153,19 +154,20 @@ def _fit_ranking(
 
     start = dict.fromkeys(FEATURES, 0.0) | {"sentence_bm25": 1.0}
     plain = dataclasses.replace(ranking, weights=start)
-    seed_cases = collect(answerer(chosen, plain, False, 0), seeds)
+    seed_folds = [collect(answerer(chosen, plain, False, i), part) for i, part in enumerate(deal(seeds, FOLDS))]
     folds: list[CaseSet] = []
     if squad:
         folds = [collect(answerer(chosen, plain, True, i), part) for i, part in enumerate(_folds(squad_all, FOLDS))]
-    weights = _fit_and_report(seed_cases, folds, start)
+    weights = _fit_and_report(seed_folds, folds, start)
     print("\nWithout sentence embeddings (indexes over semantic_max_sentences, or the model missing):")
-    lexical = _fit_and_report(_lexical(seed_cases), [_lexical(f) for f in folds], start)
+    lexical = _fit_and_report([_lexical(f) for f in seed_folds], [_lexical(f) for f in folds], start)
     return chosen, weights, lexical
 
 
 def _fold_adapters(args: argparse.Namespace, settings: Settings) -> list[str]:
     """The fold adapters when the model in use is fine-tuned ([] when it is not): that model learned the SQuAD
-    tuning half, so scoring its questions with it would flatter the embedding features the fit weighs."""
+    tuning half and the seeds' tune split, so scoring their questions with it would flatter the embedding
+    features the fit weighs."""
     if not settings.index.semantic_adapter or not settings.index.semantic:
         return []
     directory = args.fold_adapters or settings.index_dir / "adapters"
@@ -177,7 +179,7 @@ def _fold_adapters(args: argparse.Namespace, settings: Settings) -> list[str]:
             "make them with `make adapters` (or pass --fold-adapters DIR, or tune the packaged model with "
             "VERBATIM_INDEX_SEMANTIC_ADAPTER='')"
         )
-    print(f"SQuAD folds are scored with the adapters in {directory}, each trained without its fold")
+    print(f"the seeds' and SQuAD's folds are scored with the adapters in {directory}, each trained without its fold")
     return [str(f) for f in files]
 
 
@@ -192,12 +194,13 @@ def _folds(expectations: list[Expectation], count: int) -> list[list[Expectation
     return [[e for e in expectations if fold_of[title(e)] == i] for i in range(count)]
 
 
-def _fit_and_report(seed_cases: CaseSet, folds: list[CaseSet], start: dict[str, float]) -> dict[str, float]:
+def _fit_and_report(seed_folds: list[CaseSet], folds: list[CaseSet], start: dict[str, float]) -> dict[str, float]:
     """Fit the reranker on all tuning data, by coordinate ascent and by the softmax fit at each share of the
     seeds in its loss, and keep the fit with the better MRR@5 under cross-validation, the mean of the seeds' (4
     folds of their questions) and SQuAD's (4 folds by article): scores on the data a fit has seen favour the fit
     that learns it by heart, and the seeds are news questions the way users ask them."""
     squad = _merge(folds) if folds else None
+    seed_cases = _merge(seed_folds)
     fits: dict[str, Fit] = {"BM25 only": lambda seeds, squad_cases: start}
     for share in SEEDS_SHARES if folds else (1.0,):  # without SQuAD the seeds are all there is
         fits["softmax" + (f", seeds {share:.0%}" if folds else "")] = functools.partial(_softmax, share=share)
@@ -205,7 +208,6 @@ def _fit_and_report(seed_cases: CaseSet, folds: list[CaseSet], start: dict[str, 
     print("\nRanking weights (P@1 / MRR@5 on the tuning data they were fitted on, and cross-validated)")
     print(f"{'fit':<22} {'seeds tune':>16} {'SQuAD tune':>16} {'seeds 4-fold CV':>18} {'SQuAD 4-fold CV':>18}")
     best_name, best_score, chosen = "", -1.0, start
-    seed_folds = split_cases(seed_cases, FOLDS)
     for name, fit in fits.items():
         fitted = fit(seed_cases, squad)
         seed_q = quality(seed_cases, _vector(fitted))

@@ -7,6 +7,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -39,25 +40,13 @@ class CaseSet:
     questions: int  # answerable questions, the denominator of every metric
 
 
-def split_cases(cases: CaseSet, count: int) -> list[CaseSet]:
-    """The questions of `cases` dealt round-robin into `count` folds; those without candidates are dealt too, so
-    every fold keeps its share of misses."""
-    ends = np.append(cases.starts[1:], len(cases.features)).astype(np.int64)
-    missing = cases.questions - len(cases.starts)
-    parts = []
-    for fold in range(count):
-        chosen = np.arange(fold, len(cases.starts), count)
-        lengths = ends[chosen] - cases.starts[chosen]
-        rows = np.concatenate([np.arange(cases.starts[i], ends[i]) for i in chosen] or [np.zeros(0, np.int64)])
-        parts.append(
-            CaseSet(
-                features=cases.features[rows],
-                relevant=cases.relevant[rows],
-                starts=(np.cumsum(lengths) - lengths).astype(np.int64),  # none for a fold without candidates
-                questions=len(chosen) + missing // count + int(fold < missing % count),
-            )
-        )
-    return parts
+T = TypeVar("T")
+
+
+def deal(items: Sequence[T], count: int) -> list[list[T]]:
+    """`items` in `count` folds by position (item n goes to fold n % count): how the seeds questions are folded,
+    by `verbatim tune` and by tools/finetune.py, which trains each fold's adapter without its fold."""
+    return [list(items[fold::count]) for fold in range(count)]
 
 
 @dataclass(frozen=True)

@@ -261,14 +261,30 @@ def test_tune_fits_both_models_on_seeds_and_squad_leave_out_corpora(settings: Se
     seeds = [*[e for e in tune if not e.unanswerable][:8], *[e for e in tune if e.unanswerable][:4]]
     squad = load_squad(_squad_file(tmp_path / "squad.json"))
 
+    folds = [f"fold-{fold}.safetensors" for fold in range(4)]  # named, not read: the shipped adapter serves
+    opened: list[tuple[str, str]] = []
+
     def open_(
         articles: Sequence[Article] | None, name: str, params: IndexParameters, ranking: RankingParameters
     ) -> Answerer:
+        opened.append((name, Path(params.semantic_adapter).name if params.semantic else "lexical"))
+        params = dataclasses.replace(params, semantic_adapter=settings.index.semantic_adapter)
         if articles is None:
             return open_answerer(SEEDS, tmp_path / "index", params, ranking)
         return open_answerer(Path("squad"), tmp_path / name, params, ranking, articles=articles)
 
-    choice = tune_abstention(open_, settings.index, settings.ranking, seeds, squad)
+    choice = tune_abstention(open_, settings.index, settings.ranking, seeds, squad, folds)
+    # Each fold of the seeds (by position) and each SQuAD article (by sorted title) meets the model trained
+    # without it, as tools/finetune.py made them.
+    assert opened[:6] == [
+        ("seeds-fold-0", "fold-0.safetensors"),
+        ("seeds-fold-1", "fold-1.safetensors"),
+        ("seeds-fold-2", "fold-2.safetensors"),
+        ("seeds-fold-3", "fold-3.safetensors"),
+        ("abstention/Glass-Works", "fold-0.safetensors"),
+        ("abstention/River-Town", "fold-1.safetensors"),
+    ]
+    assert opened[6:8] == [("seeds-fold-0-lexical", "lexical"), ("seeds-fold-1-lexical", "lexical")]
     assert set(choice.semantic) == set(choice.lexical) == {*ABSTENTION_FEATURES, BIAS}
     assert all(choice.lexical[name] == 0.0 for name in SEMANTIC_FEATURES)
     assert 0 <= choice.threshold < 1 and 0 <= choice.evidence_floor <= 1

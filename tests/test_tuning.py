@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from retrieval.parameters import FEATURES
-from retrieval.tuning import CaseSet, fit_softmax, fit_weights, precision_cut, quality, ranks, split_cases
+from retrieval.tuning import CaseSet, fit_softmax, fit_weights, precision_cut, quality, ranks
 
 
 def _cases(seed: int, questions: int = 300) -> CaseSet:
@@ -86,29 +86,6 @@ def test_separable_data_fits_without_overflow() -> None:
     weights = fit_softmax([separable], l2=1e-8)
     assert all(np.isfinite(list(weights.values())))
     assert quality(separable, np.array([weights[name] for name in FEATURES]))[0] == 1.0
-
-
-def test_split_cases_deals_questions_and_their_misses_into_folds() -> None:
-    features = np.arange(7 * len(FEATURES), dtype=float).reshape(7, len(FEATURES))
-    relevant = np.array([True, False, False, True, True, False, True])
-    # Five questions with candidates (rows 0-1, 2-3, 4, 5, 6) and two without: seven in all.
-    cases = CaseSet(features, relevant, np.array([0, 2, 4, 5, 6]), questions=7)
-    first, second = split_cases(cases, 2)
-    assert first.starts.tolist() == [0, 2, 3] and second.starts.tolist() == [0, 2]
-    assert first.features[:, 0].tolist() == features[[0, 1, 4, 6], 0].tolist()  # questions 0, 2 and 4
-    assert second.relevant.tolist() == [False, True, False]  # questions 1 and 3
-    assert (first.questions, second.questions) == (4, 3)  # each fold takes one question without candidates
-    weights = np.eye(len(FEATURES))[0]
-    hits = quality(first, weights)[0] * first.questions + quality(second, weights)[0] * second.questions
-    assert hits == pytest.approx(quality(cases, weights)[0] * cases.questions)  # no question lost or doubled
-
-
-def test_split_cases_leaves_a_fold_without_candidates_empty_and_scorable() -> None:
-    cases = CaseSet(np.zeros((2, len(FEATURES))), np.array([True, False]), np.array([0]), questions=2)
-    folds = split_cases(cases, 4)
-    assert [len(fold.starts) for fold in folds] == [1, 0, 0, 0]
-    assert [fold.questions for fold in folds] == [2, 0, 0, 0]  # the one without candidates goes to the first
-    assert quality(folds[1], np.zeros(len(FEATURES))) == (0.0, 0.0)
 
 
 def test_precision_cut_is_the_lowest_chance_keeping_the_promise() -> None:
