@@ -33,9 +33,10 @@ test: lint
 bench-telegram: $(STAMP)
 	$(BIN)/python -m tests.bench_telegram_load
 
-# Fine-tune the model's top layers on the SQuAD tuning half (26 minutes on 2 cores): config/
-# minilm-squad.safetensors and the fold adapters `verbatim tune` cross-validates with. Not part of run or test:
-# it needs torch (the CPU build on this machine's disk) and sentence-transformers, in their own .venv-train.
+# Fine-tune the model's top layers on the tuning questions, the SQuAD tuning half and the seeds' tune split
+# (about 30 minutes on 2 cores): config/minilm-tuned.safetensors and the fold adapters `verbatim tune`
+# cross-validates with. Not part of run or test: it needs torch (the CPU build on this machine's disk) and
+# sentence-transformers, in their own .venv-train.
 TRAIN := .venv-train/bin
 adapters: $(STAMP)
 	test -x $(TRAIN)/python || $(PYTHON) -m venv .venv-train

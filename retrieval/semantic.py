@@ -91,7 +91,7 @@ class SemanticScorer:
         workers: int | None = None,
     ) -> SemanticScorer:
         """The scorer over the packaged model (or `model_dir`), with the tensors of `adapter` (a safetensors file
-        of fine-tuned weights, such as config/minilm-squad.safetensors) in place of the model's; raises
+        of fine-tuned weights, such as config/minilm-tuned.safetensors) in place of the model's; raises
         SemanticUnavailable when the model is missing or the adapter does not fit it."""
         began = time.perf_counter()
         try:

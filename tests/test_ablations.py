@@ -43,7 +43,7 @@ def test_without_paragraphs_only_the_sentences_found_themselves_are_candidates(
 def test_without_fine_tuning_the_packaged_model_scores(settings: Settings, answerer: Answerer) -> None:
     variant = ablations(settings)["fine-tuning"](SEEDS, settings.index_dir, None)
     assert answerer.scorer is not None and variant.scorer is not None
-    assert "+minilm-squad.safetensors@" in answerer.scorer.version
+    assert "+minilm-tuned.safetensors@" in answerer.scorer.version
     assert variant.scorer.version == answerer.scorer.version.split("+")[0]
     # Its own index, embedded by the plain model: the same sentence is another vector.
     assert not (variant.index.embeddings[0] == answerer.index.embeddings[0]).all()

@@ -21,34 +21,35 @@ SQUAD = SHARED / "squad" / "squad-dev-tune.json"
 SQUAD_TITLES = 3  # a few whole SQuAD articles: quick, and every paragraph of them competes
 
 # Floors: the values measured with the shipped settings (README, "Answer quality"), less a small margin.
-# Measured 2026-12-04 with the fine-tuned model (config/minilm-squad.safetensors) and `verbatim tune` re-run:
-# tune 0.766 / 0.861 / 0.815, abstention recall 0.310 (9 of 29), wrongly abstained 0.044 (7 of 158);
-# holdout 0.736 / 0.847 / 0.787, abstention recall 0.333 (5 of 15), wrongly abstained 0.069 (5 of 72).
-# The floors allow one answerable question less, abstention recall none; the wrongly-abstained ceilings are our
-# 5 % on tune and, on holdout, 0.07: set at one question more than the 4 of 72 measured before the fine-tuning,
-# and met exactly now.
+# Measured 2026-12-04 with the model fine-tuned on SQuAD and the seeds' tune split (config/minilm-tuned.safetensors)
+# and `verbatim tune` re-run: tune 0.861 / 0.918 / 0.890 (questions the model was trained on: a regression gate,
+# not a quality claim), abstention recall 0.241 (7 of 29), wrongly abstained 0.038 (6 of 158); holdout
+# 0.778 / 0.861 / 0.815, abstention recall 0.333 (5 of 15), wrongly abstained 0.083 (6 of 72).
+# The floors allow one answerable question less, abstention recall none. The wrongly-abstained ceilings are our
+# 5 % on tune and, on holdout, what was measured: 6 of 72 is over the 5 % budget (README, "Where this falls
+# short"), and the ceiling keeps it from growing.
 SEED_FLOORS = {
-    "tune": {"hit_at_1": 0.75, "hit_at_3": 0.85, "mrr_at_5": 0.80, "abstention_recall": 0.31},
-    "holdout": {"hit_at_1": 0.72, "hit_at_3": 0.83, "mrr_at_5": 0.77, "abstention_recall": 0.33},
+    "tune": {"hit_at_1": 0.85, "hit_at_3": 0.91, "mrr_at_5": 0.88, "abstention_recall": 0.24},
+    "holdout": {"hit_at_1": 0.76, "hit_at_3": 0.84, "mrr_at_5": 0.80, "abstention_recall": 0.33},
 }
 # The lexical path (archives over semantic_max_sentences, or the model missing): its own weights and abstention.
-# Measured: tune 0.703 / 0.810 / 0.763, wrongly abstained 6/158; holdout 0.639 / 0.806 / 0.722, 4 of 72.
+# Measured: tune 0.709 / 0.797 / 0.759, wrongly abstained 7/158; holdout 0.653 / 0.778 / 0.723, 5 of 72.
 LEXICAL_FLOORS = {
-    "tune": {"hit_at_1": 0.69, "hit_at_3": 0.81, "mrr_at_5": 0.75},
-    "holdout": {"hit_at_1": 0.62, "hit_at_3": 0.79, "mrr_at_5": 0.70},
+    "tune": {"hit_at_1": 0.70, "hit_at_3": 0.79, "mrr_at_5": 0.75},
+    "holdout": {"hit_at_1": 0.63, "hit_at_3": 0.76, "mrr_at_5": 0.71},
 }
-SEED_CEILINGS = {"tune": {"wrongly_abstained": 0.05}, "holdout": {"wrongly_abstained": 0.07}}
+SEED_CEILINGS = {"tune": {"wrongly_abstained": 0.05}, "holdout": {"wrongly_abstained": 0.084}}
 # Confidence labels on the top quote of every question answered (an unanswerable one answered counts as wrong).
-# Measured 2026-12-04: tune high 76/85 right, medium 24/35, low 21/51; holdout high 31/35, medium 15/19, low 7/23.
+# Measured 2026-12-04: tune high 80/87 right, medium 30/33, low 26/54; holdout high 32/37, medium 13/15, low 11/24.
 # The floors allow one right quote less in each label.
 CONFIDENCE_FLOORS = {
-    "tune": {Confidence.HIGH: 0.88, Confidence.MEDIUM: 0.65},
-    "holdout": {Confidence.HIGH: 0.85, Confidence.MEDIUM: 0.73},
+    "tune": {Confidence.HIGH: 0.90, Confidence.MEDIUM: 0.87},
+    "holdout": {Confidence.HIGH: 0.83, Confidence.MEDIUM: 0.80},
 }
 # Measured on the first 3 titles (832 questions; a smaller haystack than the whole tuning half; 2026-12-04):
-# P@1 0.870, MRR@5 0.916, R@5 0.972, with the shipped adapter, which was trained on these questions (a regression
+# P@1 0.880, MRR@5 0.923, R@5 0.976, with the shipped adapter, which was trained on these questions (a regression
 # gate, not a quality claim; the cross-validated numbers are in the README).
-SQUAD_FLOORS = {"hit_at_1": 0.86, "mrr_at_5": 0.90, "hit_at_5": 0.96}
+SQUAD_FLOORS = {"hit_at_1": 0.87, "mrr_at_5": 0.91, "hit_at_5": 0.97}
 
 
 def _check(metrics: Metrics, floors: dict[str, float]) -> None:

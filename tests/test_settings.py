@@ -21,7 +21,7 @@ def test_shipped_defaults_load_with_tuned_values() -> None:
     assert f"k1 = {settings.index.k1}" in tuned and f"abstain_threshold = {settings.ranking.abstain_threshold}" in tuned
     assert settings.telegram.token is None
     # The fine-tuned model's adapter, resolved against config/ wherever the clone lies.
-    assert settings.index.semantic_adapter == str(ROOT / "config" / "minilm-squad.safetensors")
+    assert settings.index.semantic_adapter == str(ROOT / "config" / "minilm-tuned.safetensors")
 
 
 def test_environment_then_flags_override() -> None:

@@ -1,4 +1,4 @@
-"""Fine-tune the top layers of all-MiniLM-L6-v2 on the SQuAD tuning half: question -> answering sentence.
+"""Fine-tune the top layers of all-MiniLM-L6-v2 on the tuning questions: question -> answering sentence.
 
 Not part of the product (it needs torch and sentence-transformers, which Verbatim never imports): this writes the
 adapter files that `[index] semantic_adapter` points at, safetensors of the two top encoder layers (float16) that
@@ -7,14 +7,18 @@ the CPU build of torch that lies on this machine's disk.
 
     python tools/finetune.py --squad ../shared/squad/squad-dev-tune.json --out config
 
-writes `fold-0..3.safetensors` (each trained without one fold of the SQuAD titles, the folds `verbatim tune`
-cross-validates on: titles sorted, fold = position % 4) into --folds-dir, and the adapter trained on every
-question, `minilm-squad.safetensors`, into --out. Sentences are split exactly as the index splits them.
+writes `fold-0..3.safetensors` into --folds-dir, each trained without one fold of the tuning questions, the folds
+`verbatim tune` cross-validates on (SQuAD: titles sorted, fold = position % 4; the seeds question set's tune
+split: fold = position % 4 in the file), and the adapter trained on every question, `minilm-tuned.safetensors`,
+into --out. Sentences are split exactly as the index splits them. The seeds' holdout split is never read.
 
-The training pairs: each question with the sentence of its paragraph that holds the first gold answer at its
-offset; the loss is the in-batch softmax (MultipleNegativesRankingLoss) with one hard negative per question, a
-sentence of the same paragraph without a gold answer (half the time) or the best BM25 sentence of the same
-title without one. Seeded: the same inputs give the same files.
+The training pairs: each SQuAD question with the sentence of its paragraph that holds the first gold answer at
+its offset; each answerable seeds tune question with every sentence its evidence names, SEEDS_REPEAT pairs in
+all (they are few beside SQuAD's, and they are news asked the way users ask). The loss is the in-batch softmax
+(MultipleNegativesRankingLoss) with one hard negative per question, a sentence of the same paragraph without an
+answer (half the time) or the best BM25 sentence of the same title (seeds: of the corpus) without one; a
+document that answers another question of the batch is no negative for it. Seeded: the same inputs give the
+same files.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import os
 import random
 import re
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +43,13 @@ from safetensors.numpy import load_file, save_file
 from sentence_transformers import SentenceTransformer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from retrieval.models import Sentence, SentenceKind
+from retrieval.parameters import IndexParameters
+from retrieval.pipeline import load_or_build
+from retrieval.questions import Question, fold_space, load_questions
 from retrieval.semantic import _packaged_model_dir
 from retrieval.sentences import sentence_spans, sentence_tokenizer, train_punkt
+from retrieval.tuning import deal
 
 log = logging.getLogger("finetune")
 FOLDS = 4
@@ -48,6 +58,7 @@ LEARNING_RATE = 1e-4
 BATCH = 32
 SCALE = 20.0  # the softmax temperature of MultipleNegativesRankingLoss (its default)
 MAX_CHARS = 400  # [index] max_sentence_chars
+SEEDS_REPEAT = 4  # training pairs per seeds question (chosen on the seeds' fold 0, cosine alone: README)
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,40 @@ def training_pairs(squad: Path) -> list[Pair]:
     return pairs
 
 
+def seeds_pairs(questions: Path, corpus: Path) -> list[Pair]:
+    """Every answerable question of the question set's tune split, with the sentences its evidence names."""
+    tune = [q for q in load_questions(questions) if q.split == "tune"]
+    with tempfile.TemporaryDirectory() as work:
+        index = load_or_build(corpus, Path(work), IndexParameters(engine="rank-bm25", semantic=False))
+        body = [s for s in map(index.sentence, range(len(index))) if s.kind is SentenceKind.BODY]
+        sources = [index.articles[s.article].source for s in body]
+    bm25 = BM25Okapi([_words(s.text) for s in body])
+    pairs = []
+    for fold, part in enumerate(deal(tune, FOLDS)):
+        for question in part:
+            pairs += _seeds_question_pairs(question, fold, body, sources, bm25)
+    return pairs
+
+
+def _seeds_question_pairs(
+    question: Question, fold: int, body: list[Sentence], sources: list[str], bm25: BM25Okapi
+) -> list[Pair]:
+    if question.unanswerable:
+        return []
+    wanted = [(e.source, fold_space(e.text)) for e in question.evidence]
+    right = [i for i, s in enumerate(body) if any(sources[i] == w and t in fold_space(s.text) for w, t in wanted)]
+    if not right:
+        log.warning("%s: no sentence holds its evidence; left out", question.id)
+        return []
+    ranked = [i for i in np.argsort(-bm25.get_scores(_words(question.question)), kind="stable") if i not in right]
+    pairs = []
+    for k in range(SEEDS_REPEAT):
+        positive = body[right[k % len(right)]]
+        paragraph = tuple(s.text for i, s in enumerate(body) if s.paragraph == positive.paragraph and i not in right)
+        pairs.append(Pair(fold, question.question, positive.text, paragraph, body[ranked[0]].text))
+    return pairs
+
+
 def _words(text: str) -> list[str]:
     return re.findall(r"\w+", text.lower())
 
@@ -131,9 +176,14 @@ def train(pairs: list[Pair], epochs: float = 1.0) -> SentenceTransformer:
                 rng.choice(p.same_paragraph) if p.same_paragraph and rng.random() < 0.5 else (p.bm25 or p.positive)
                 for p in batch
             ]
+            texts = [p.positive for p in batch] + negatives
             questions = encode([p.question for p in batch])
-            documents = encode([p.positive for p in batch] + negatives)
-            loss = F.cross_entropy(SCALE * questions @ documents.T, torch.arange(len(batch)))
+            logits = SCALE * questions @ encode(texts).T
+            # Two questions of a batch may share an answer (the seeds ask some facts twice): not a negative.
+            shared = torch.tensor(
+                [[t == p.positive and j != i for j, t in enumerate(texts)] for i, p in enumerate(batch)]
+            )
+            loss = F.cross_entropy(logits.masked_fill(shared, float("-inf")), torch.arange(len(batch)))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -158,20 +208,32 @@ def save_adapter(model: SentenceTransformer, path: Path, trained_on: str) -> Non
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--squad", type=Path, default=Path("../shared/squad/squad-dev-tune.json"))
-    parser.add_argument("--out", type=Path, default=Path("config"), help="where minilm-squad.safetensors goes")
+    parser.add_argument("--questions", type=Path, default=Path("tests/questions/seeds.jsonl"), help="seeds set")
+    parser.add_argument("--corpus", type=Path, default=Path("seeds"), help="the articles the question set asks")
+    parser.add_argument("--out", type=Path, default=Path("config"), help="where minilm-tuned.safetensors goes")
     parser.add_argument("--folds-dir", type=Path, default=Path(".verbatim-index/adapters"))
     parser.add_argument("--only", choices=["folds", "final"], help="make only the fold adapters or the final one")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(os.cpu_count() or 1)
-    pairs = training_pairs(args.squad)
-    log.info("%d training pairs; per fold %s", len(pairs), [sum(p.fold == f for p in pairs) for f in range(FOLDS)])
+    squad, seeds = training_pairs(args.squad), seeds_pairs(args.questions, args.corpus)
+    for name, found in (("SQuAD", squad), ("seeds", seeds)):
+        log.info("%d %s pairs; per fold %s", len(found), name, [sum(p.fold == f for p in found) for f in range(FOLDS)])
+    pairs = squad + seeds
     if args.only != "final":
         for fold in range(FOLDS):
             model = train([p for p in pairs if p.fold != fold])
-            save_adapter(model, args.folds_dir / f"fold-{fold}.safetensors", f"{args.squad.name} without fold {fold}")
+            save_adapter(
+                model,
+                args.folds_dir / f"fold-{fold}.safetensors",
+                f"{args.squad.name} and {args.questions.name} without fold {fold}",
+            )
     if args.only != "folds":
-        save_adapter(train(pairs), args.out / "minilm-squad.safetensors", f"{args.squad.name}, every question")
+        save_adapter(
+            train(pairs),
+            args.out / "minilm-tuned.safetensors",
+            f"{args.squad.name} and {args.questions.name} (tune split), every question",
+        )
     return 0
 
 
