@@ -26,7 +26,7 @@ def ablations(settings: Settings) -> dict[str, AnswererFactory]:
             settings, ranking=dataclasses.replace(ranking, abstain_threshold=0.0, evidence_floor=0.0)
         ),
         "cleaning": dataclasses.replace(settings, index=dataclasses.replace(index, clean=False)),
-        # The packaged embedding model as it is, without the tensors fine-tuned on the SQuAD tuning half.
+        # The packaged embedding model as it is, without the tensors fine-tuned on the tuning questions.
         "fine-tuning": dataclasses.replace(settings, index=dataclasses.replace(index, semantic_adapter="")),
     }
     return {name: product_factory(variant) for name, variant in variants.items()}

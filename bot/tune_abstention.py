@@ -163,6 +163,14 @@ def _cut(
     return joint_threshold(groups, scores[asked & ~answerable].tolist())
 
 
+def with_fold_adapter(params: IndexParameters, fold_adapters: Sequence[str], fold: int) -> IndexParameters:
+    """The parameters with the adapter trained without `fold` (as they are without fold adapters or embeddings):
+    a fold's questions then meet a model that never saw them."""
+    if not fold_adapters or not params.semantic:
+        return params
+    return dataclasses.replace(params, semantic_adapter=fold_adapters[fold])
+
+
 def _collect(
     open_answerer: OpenAnswerer,
     params: IndexParameters,
@@ -176,9 +184,7 @@ def _collect(
     with the fold adapter trained without its fold when there are fold adapters)."""
     parts: list[tuple[str, int, str, Answerer, list[Expectation]]] = []
     for part, chosen in enumerate(deal(seeds, FOLDS)):  # the ranking fit's folds, and tools/finetune.py's
-        own = params
-        if fold_adapters and params.semantic:
-            own = dataclasses.replace(params, semantic_adapter=fold_adapters[part])
+        own = with_fold_adapter(params, fold_adapters, part)
         parts.append(("seeds", part, "seeds", open_answerer(None, f"seeds-fold-{part}{suffix}", own, ranking), chosen))
     if squad is not None:
         titles = sorted({a.title or "" for a in squad.articles})
@@ -196,9 +202,7 @@ def _collect(
                 "off-topic": [e for a in by_title[other] for e in asked.get(a.source, [])],
             }
             slug = "".join(c if c.isalnum() else "-" for c in title) + suffix
-            own = params
-            if fold_adapters and params.semantic:
-                own = dataclasses.replace(params, semantic_adapter=fold_adapters[number % FOLDS])
+            own = with_fold_adapter(params, fold_adapters, number % FOLDS)
             answerer = open_answerer(kept, f"abstention/{slug}", own, ranking)
             for kind, found_questions in questions.items():
                 chosen = sample(found_questions, PER_ARTICLE[kind])

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.settings import TUNED, Settings, SettingsError
-from bot.tune_abstention import AbstentionChoice, tune_abstention
+from bot.tune_abstention import AbstentionChoice, tune_abstention, with_fold_adapter
 from retrieval.answerer import Answerer
 from retrieval.corpus import load_corpus
 from retrieval.evaluation import Expectation, expectation
@@ -62,8 +62,8 @@ def add_tune_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fold-adapters",
         type=Path,
-        help="directory of fold-0..3.safetensors, the model adapters trained without each SQuAD fold (made by "
-        "`make adapters`; default: <index_dir>/adapters); needed when index.semantic_adapter is set",
+        help="directory of fold-0..3.safetensors, the model adapters each trained without one fold of the tuning "
+        "questions (made by `make adapters`; default: <index_dir>/adapters); needed when index.semantic_adapter is set",
     )
     parser.add_argument("--sweep-sample", type=int, default=1000, help="SQuAD questions used for the k1/b sweep")
     parser.add_argument("--output", type=Path, help=f"where to write the choice (default: config/{TUNED})")
@@ -90,12 +90,10 @@ def run_tune(args: argparse.Namespace, settings: Settings) -> int:
     work = settings.index_dir / "tuning"
 
     def answerer(params: IndexParameters, ranking: RankingParameters, on_squad: bool, fold: int = 0) -> Answerer:
-        own = adapters and params.semantic
-        if own:  # each fold's questions meet a model that never saw them
-            params = dataclasses.replace(params, semantic_adapter=adapters[fold])
+        own = with_fold_adapter(params, adapters, fold)
         if on_squad and squad is not None:
-            return open_answerer(Path("squad"), work / f"fold-{fold}", params, ranking, articles=squad.articles)
-        return open_answerer(args.corpus, work / f"seeds-fold-{fold}" if own else work, params, ranking)
+            return open_answerer(Path("squad"), work / f"fold-{fold}", own, ranking, articles=squad.articles)
+        return open_answerer(args.corpus, work / f"seeds-fold-{fold}" if own != params else work, own, ranking)
 
     ranking = settings.ranking
     if args.abstention_only:
