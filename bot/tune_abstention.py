@@ -23,15 +23,16 @@ from retrieval.parameters import IndexParameters, RankingParameters
 from retrieval.squad import SquadSet, sample
 from retrieval.squad import expectations as squad_expectations
 from retrieval.tuning import (
+    FOLDS,
     HIGH_PRECISION,
     MEDIUM_PRECISION,
     abstention_rows,
     deal,
     joint_threshold,
     precision_cut,
+    title_folds,
 )
 
-FOLDS = 4
 HELD_EVERY = 4  # every 4th paragraph of a SQuAD article is left out of its corpus
 PER_ARTICLE = {"answerable": 40, "next to the corpus": 25, "off-topic": 10}  # questions sampled per article
 # (articles, or None for the seeds corpus; index name; index parameters; ranking) -> an answerer
@@ -188,6 +189,7 @@ def _collect(
         parts.append(("seeds", part, "seeds", open_answerer(None, f"seeds-fold-{part}{suffix}", own, ranking), chosen))
     if squad is not None:
         titles = sorted({a.title or "" for a in squad.articles})
+        fold_of = title_folds(titles)  # the ranking fit's folds, and tools/finetune.py's
         by_title = {t: [a for a in squad.articles if a.title == t] for t in titles}
         asked: dict[str, list[Expectation]] = {}
         for found in squad_expectations(squad.questions):
@@ -202,16 +204,16 @@ def _collect(
                 "off-topic": [e for a in by_title[other] for e in asked.get(a.source, [])],
             }
             slug = "".join(c if c.isalnum() else "-" for c in title) + suffix
-            own = with_fold_adapter(params, fold_adapters, number % FOLDS)
+            own = with_fold_adapter(params, fold_adapters, fold_of[title])
             answerer = open_answerer(kept, f"abstention/{slug}", own, ranking)
             for kind, found_questions in questions.items():
                 chosen = sample(found_questions, PER_ARTICLE[kind])
                 if kind != "answerable":
                     chosen = [dataclasses.replace(e, unanswerable=True) for e in chosen]
-                parts.append(("squad", number, kind, answerer, chosen))
+                parts.append(("squad", fold_of[title], kind, answerer, chosen))
     rows, answerable, source, fold, kinds, chances, rights = [], [], [], [], [], [], []
     skipped: dict[str, tuple[int, int]] = {}
-    for name, number, kind, answerer, chosen_questions in parts:
+    for name, part_fold, kind, answerer, chosen_questions in parts:
         found_rows = abstention_rows(answerer, chosen_questions)
         rows.append(found_rows.rows)
         answerable.append(found_rows.answerable)
@@ -220,8 +222,7 @@ def _collect(
         count = len(found_rows.rows)
         source += [name] * count
         kinds += [kind] * count
-        # A seeds part is one fold; a SQuAD article's questions stay in one fold.
-        fold.append(np.full(count, number % FOLDS))
+        fold.append(np.full(count, part_fold))  # a seeds part is one fold; an article's questions stay in one
         before = skipped.get(kind, (0, 0))
         skipped[kind] = (before[0] + found_rows.skipped_answerable, before[1] + found_rows.skipped_unanswerable)
     cases = AbstentionCases(

@@ -24,6 +24,7 @@ from retrieval.questions import load_questions
 from retrieval.squad import expectations as squad_expectations
 from retrieval.squad import load_squad, sample
 from retrieval.tuning import (
+    FOLDS,
     CaseSet,
     collect,
     deal,
@@ -31,6 +32,7 @@ from retrieval.tuning import (
     fit_weights,
     quality,
     sweep_bm25,
+    title_folds,
 )
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,6 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 K1_GRID = (0.3, 0.6, 0.9, 1.2, 1.5)
 B_GRID = (0.3, 0.5, 0.75, 0.9)
-FOLDS = 4
 # The share of the seeds' questions in the softmax fit's loss, SQuAD's being the rest: 0.5 weighs both sources the
 # same, although SQuAD has ninety times the questions. The cross-validated choice picks one.
 SEEDS_SHARES = (0.5, 0.3, 0.1)
@@ -187,8 +188,7 @@ def _folds(expectations: list[Expectation], count: int) -> list[list[Expectation
     def title(expectation: Expectation) -> str:
         return next(iter(expectation.sources)).rsplit(":", 1)[0]  # source "squad:<title>:<paragraph>"
 
-    titles = sorted({title(e) for e in expectations})
-    fold_of = {name: i % count for i, name in enumerate(titles)}
+    fold_of = title_folds((title(e) for e in expectations), count)
     return [[e for e in expectations if fold_of[title(e)] == i] for i in range(count)]
 
 

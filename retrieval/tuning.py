@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 GRID = (-1.0, -0.5, -0.25, -0.1, 0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 ROUNDS = 3
 MAX_WRONGLY_ABSTAINED = 0.05
+FOLDS = 4  # the cross-validation folds of `verbatim tune`, and the fold adapters tools/finetune.py trains
 # What the confidence labels promise, measured on the tuning questions: the share of right top quotes.
 HIGH_PRECISION = 0.9
 MEDIUM_PRECISION = 0.6
@@ -43,10 +44,16 @@ class CaseSet:
 T = TypeVar("T")
 
 
-def deal(items: Sequence[T], count: int) -> list[list[T]]:
+def deal(items: Sequence[T], count: int = FOLDS) -> list[list[T]]:
     """`items` in `count` folds by position (item n goes to fold n % count): how the seeds questions are folded,
     by `verbatim tune` and by tools/finetune.py, which trains each fold's adapter without its fold."""
     return [list(items[fold::count]) for fold in range(count)]
+
+
+def title_folds(titles: Iterable[str], count: int = FOLDS) -> dict[str, int]:
+    """Each SQuAD article title's fold (titles sorted, fold = position % count), so no title is in two folds: how
+    `verbatim tune` folds SQuAD's questions and tools/finetune.py its training pairs."""
+    return {title: i % count for i, title in enumerate(sorted(set(titles)))}
 
 
 @dataclass(frozen=True)

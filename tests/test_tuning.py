@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from retrieval.parameters import FEATURES
-from retrieval.tuning import CaseSet, fit_softmax, fit_weights, precision_cut, quality, ranks
+from retrieval.tuning import CaseSet, deal, fit_softmax, fit_weights, precision_cut, quality, ranks, title_folds
 
 
 def _cases(seed: int, questions: int = 300) -> CaseSet:
@@ -104,3 +104,14 @@ def test_precision_cut_keeps_ties_together_and_refuses_when_nothing_holds() -> N
     assert precision_cut([0.9, 0.8, 0.8], [True, True, False], 1.0) == 0.9
     assert precision_cut([0.9, 0.8], [False, False], 0.5) == 1.0
     assert precision_cut([], [], 0.9) == 1.0
+
+
+def test_folds_deal_questions_by_position_and_articles_by_sorted_title() -> None:
+    assert deal(list("abcdefg"), 3) == [["a", "d", "g"], ["b", "e"], ["c", "f"]]
+    # Sorted first, so the file's order does not matter; a title met twice is one title in one fold.
+    assert title_folds(["Oxygen", "Apollo", "Normans", "Apollo", "Victoria"], 2) == {
+        "Apollo": 0,
+        "Normans": 1,
+        "Oxygen": 0,
+        "Victoria": 1,
+    }

@@ -49,10 +49,9 @@ from retrieval.pipeline import load_or_build
 from retrieval.questions import Question, fold_space, load_questions
 from retrieval.semantic import _packaged_model_dir
 from retrieval.sentences import sentence_spans, sentence_tokenizer, train_punkt
-from retrieval.tuning import deal
+from retrieval.tuning import FOLDS, deal, title_folds
 
 log = logging.getLogger("finetune")
-FOLDS = 4
 TOP_LAYERS = 2
 LEARNING_RATE = 1e-4
 BATCH = 32
@@ -74,7 +73,7 @@ def training_pairs(squad: Path) -> list[Pair]:
     """Every SQuAD question whose first gold answer lies inside one sentence, with its negatives."""
     data = json.loads(squad.read_text(encoding="utf-8"))["data"]
     punkt = sentence_tokenizer(train_punkt(p["context"] for t in data for p in t["paragraphs"]))
-    fold_of = {title: i % FOLDS for i, title in enumerate(sorted(t["title"] for t in data))}
+    fold_of = title_folds(t["title"] for t in data)
     pairs = []
     for topic in data:
         sentences = []  # (paragraph, start, end, text)
