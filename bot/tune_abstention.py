@@ -184,9 +184,13 @@ def _collect(
     """Abstention rows of the seeds questions and of the SQuAD leave-out corpora (a seeds fold's or an article's
     with the fold adapter trained without its fold when there are fold adapters)."""
     parts: list[tuple[str, int, str, Answerer, list[Expectation]]] = []
+    seeds_answerers: dict[IndexParameters, Answerer] = {}  # one index for every fold when no fold adapter applies
     for part, chosen in enumerate(deal(seeds, FOLDS)):  # the ranking fit's folds, and tools/finetune.py's
         own = with_fold_adapter(params, fold_adapters, part)
-        parts.append(("seeds", part, "seeds", open_answerer(None, f"seeds-fold-{part}{suffix}", own, ranking), chosen))
+        if own not in seeds_answerers:
+            name = f"seeds-every-fold{suffix}" if own == params else f"seeds-fold-{part}{suffix}"
+            seeds_answerers[own] = open_answerer(None, name, own, ranking)
+        parts.append(("seeds", part, "seeds", seeds_answerers[own], chosen))
     if squad is not None:
         titles = sorted({a.title or "" for a in squad.articles})
         fold_of = title_folds(titles)  # the ranking fit's folds, and tools/finetune.py's
